@@ -1,0 +1,336 @@
+"""Typed experiment configuration: dataclasses loaded from YAML with dotted overrides.
+
+One dataclass per concern (data, model, optim, schedule, train); each component receives only its
+own sub-config. A YAML file may name a parent with ``_base_: relative/path.yaml``; the child's keys
+override the parent's, section by section. Unknown keys fail at load time with the closest valid
+key; cross-field checks live in ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid; the message names the key."""
+
+
+@dataclass
+class DataConfig:
+    """Where the videos are, how clips are sampled and transformed, how they are batched.
+
+    ``format`` picks the annotation reader: ``ucf101`` (``annotations`` is the folder holding
+    ``classInd.txt`` and ``trainlistNN.txt``/``testlistNN.txt``, ``split`` picks NN), ``sthv1``
+    (folder holding the three ``;``-separated CSVs), ``sthv2`` (folder holding the labels JSON and
+    the train/validation JSONs), ``kinetics`` (``annotations`` is the folder holding
+    ``train.csv``/``validate.csv``/``test.csv``), ``list`` (``train_list``/``val_list`` are
+    ``path label`` files with ``class_names`` optional).
+    """
+
+    format: str = "ucf101"
+    root: str = ""
+    annotations: str = ""
+    split: int = 1
+    train_list: str = ""
+    val_list: str = ""
+    class_names: str = ""
+    modality: str = "video"
+    frame_template: str = "{:05d}.jpg"
+    video_template: str = ""
+    num_frames: int = 8
+    sampling: str = "segment"
+    frame_stride: int = 1
+    input_size: int = 224
+    resize_short: int = 256
+    train_crop: str = "multiscale"
+    flip: bool = True
+    flip_label_pairs: list = field(default_factory=list)
+    test_clips: int = 1
+    test_crops: int = 1
+    mean: list = field(default_factory=lambda: list(IMAGENET_MEAN))
+    std: list = field(default_factory=lambda: list(IMAGENET_STD))
+    batch_size: int = 8
+    num_workers: int = 2
+    pin_memory: bool = True
+    persistent_workers: bool = True
+    max_bad_fraction: float = 0.05
+    decode_cache: int = 0
+
+    def __post_init__(self) -> None:
+        _one_of("data.format", self.format, ("ucf101", "sthv1", "sthv2", "kinetics", "list"))
+        _one_of("data.modality", self.modality, ("video", "frames"))
+        _one_of("data.sampling", self.sampling, ("segment", "dense"))
+        _one_of("data.train_crop", self.train_crop, ("multiscale", "random_resized", "center"))
+        _one_of("data.test_crops", self.test_crops, (1, 3))
+        _positive("data.num_frames", self.num_frames)
+        _positive("data.frame_stride", self.frame_stride)
+        _positive("data.test_clips", self.test_clips)
+        _positive("data.batch_size", self.batch_size)
+        if self.input_size > self.resize_short:
+            raise ConfigError(
+                f"data.input_size ({self.input_size}) is larger than data.resize_short "
+                f"({self.resize_short}); a crop cannot exceed the resized frame"
+            )
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise ConfigError(f"data.max_bad_fraction must lie in [0, 1], got {self.max_bad_fraction}")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ConfigError("data.mean and data.std must each have 3 values (RGB)")
+        for pair in self.flip_label_pairs:
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise ConfigError(f"data.flip_label_pairs entries must be [class_a, class_b], got {pair!r}")
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model to build; ``options`` are the builder's keyword arguments."""
+
+    name: str = "tsm_r50"
+    num_classes: int = 0
+    pretrained: str = ""
+    dropout: float = 0.5
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 0:
+            raise ConfigError(f"model.num_classes must be >= 0 (0 = from the dataset), got {self.num_classes}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must lie in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, regularisation and loss options."""
+
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 5e-4
+    grad_clip: float = 20.0
+    label_smoothing: float = 0.0
+    partial_bn: bool = False
+
+    def __post_init__(self) -> None:
+        _one_of("optim.name", self.name, ("sgd", "adam", "adamw"))
+        if self.lr <= 0:
+            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"optim.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
+
+
+@dataclass
+class ScheduleConfig:
+    """Epochs and the learning-rate schedule (cosine with linear warm-up, or step)."""
+
+    epochs: int = 50
+    warmup_epochs: float = 0.0
+    warmup_start_factor: float = 0.1
+    policy: str = "cosine"
+    min_lr: float = 0.0
+    milestones: list = field(default_factory=list)
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        _one_of("schedule.policy", self.policy, ("cosine", "step", "constant"))
+        _positive("schedule.epochs", self.epochs)
+        if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
+            raise ConfigError(
+                f"schedule.warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}"
+            )
+
+
+@dataclass
+class TrainConfig:
+    """How a run executes: output folder, seed, device, precision, logging, resuming."""
+
+    out_dir: str = "runs/exp"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    eval_every: int = 1
+    log_every: int = 10
+    progress: bool = True
+    tensorboard: bool = True
+    resume: str = ""
+    checkpoint: str = ""
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        _positive("train.eval_every", self.eval_every)
+        _positive("train.log_every", self.log_every)
+
+
+@dataclass
+class ExperimentConfig:
+    """The whole tree; the CLI splits it and hands each component its own part."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _one_of(key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {list(allowed)}, got {value!r}")
+
+
+def _positive(key: str, value: int) -> None:
+    if value <= 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def _closest(name: str, candidates: list[str], prefix: str = "") -> str:
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.0)
+    return f"; did you mean {prefix + match[0]!r}?" if match else ""
+
+
+def _section_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a field annotation, converting int -> float where natural."""
+    origin = typing.get_origin(annotation) or annotation
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = {bool: bool, int: int, float: float, str: str, list: list, dict: dict}.get(origin)
+    if expected is None:
+        return value
+    if expected is int and isinstance(value, bool):
+        raise ConfigError(f"{key} expects an integer, got {value!r}")
+    if expected is list and isinstance(value, tuple):
+        return list(value)
+    if expected is str and value is None:
+        return ""
+    if not isinstance(value, expected):
+        raise ConfigError(f"{key} expects {expected.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _build(cls: type, values: dict, prefix: str) -> Any:
+    hints = _section_types(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"unknown config key {prefix}{key}{_closest(key, names, prefix)}")
+        annotation = hints[key]
+        if dataclasses.is_dataclass(annotation):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{key} must be a mapping")
+            kwargs[key] = _build(annotation, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(f"{prefix}{key}", value, annotation)
+    return cls(**kwargs)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "options":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: _base_ cycle through {[str(p) for p in seen]}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    base = raw.pop("_base_", None)
+    if base is None:
+        return raw
+    parent = _read_yaml(path.parent / base, seen + (path,))
+    return _merge(parent, raw)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and a YAML-parsed value."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key=value (e.g. optim.lr=0.01)")
+    key, raw = text.split("=", 1)
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def _set_dotted(tree: dict, keys: list[str], value: Any) -> None:
+    """Set ``tree[k0][k1]... = value``, validating each key against the schema."""
+    cls: Any = ExperimentConfig
+    node = tree
+    for depth, key in enumerate(keys):
+        path = ".".join(keys[: depth + 1])
+        if cls is dict:
+            if depth == len(keys) - 1:
+                node[key] = value
+            else:
+                node = node.setdefault(key, {})
+            continue
+        names = [f.name for f in dataclasses.fields(cls)]
+        if key not in names:
+            parent = ".".join(keys[:depth])
+            raise ConfigError(f"unknown config key {path}{_closest(key, names, parent + '.' if parent else '')}")
+        annotation = _section_types(cls)[key]
+        if depth == len(keys) - 1:
+            node[key] = value
+            return
+        node = node.setdefault(key, {})
+        cls = annotation if dataclasses.is_dataclass(annotation) else (dict if annotation is dict else None)
+        if cls is None:
+            raise ConfigError(f"config key {'.'.join(keys[:depth + 1])} is a value, not a section")
+
+
+def config_from_dict(tree: dict, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Build an :class:`ExperimentConfig` from a nested dict plus ``key=value`` overrides."""
+    tree = _merge({}, tree)
+    for text in overrides:
+        keys, value = parse_override(text)
+        _set_dotted(tree, keys, value)
+    return _build(ExperimentConfig, tree, "")
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read a YAML config (following ``_base_``) and apply dotted overrides."""
+    tree = _read_yaml(Path(path)) if path else {}
+    return config_from_dict(tree, overrides)
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """The resolved config as plain data (for saving in the run folder and in checkpoints)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
