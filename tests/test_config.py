@@ -1,0 +1,75 @@
+"""Config loading: YAML + _base_ + dotted overrides, unknown keys rejected with the closest key."""
+
+from pathlib import Path
+
+import pytest
+
+from vidaction.config import ConfigError, config_from_dict, config_to_dict, load_config, save_config
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert cfg.data.num_frames > 0
+
+
+def test_override_types_and_nesting():
+    cfg = load_config(None, ["optim.lr=0.1", "schedule.epochs=3", "model.options.shift_div=4",
+                             "data.flip_label_pairs=[[left, right]]", "optim.weight_decay=0"])
+    assert cfg.optim.lr == 0.1 and isinstance(cfg.optim.weight_decay, float)
+    assert cfg.schedule.epochs == 3
+    assert cfg.model.options == {"shift_div": 4}
+    assert cfg.data.flip_label_pairs == [["left", "right"]]
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("optim.lrr=1", "did you mean 'optim.lr'"),
+    ("optimm.lr=1", "did you mean 'optim'"),
+    ("data.num_frame=8", "did you mean 'data.num_frames'"),
+    ("optim.lr=fast", "optim.lr expects float"),
+    ("data.format=avi", "data.format must be one of"),
+    ("optim.lr", "not of the form key=value"),
+    ("model.name.x=1", "is a value, not a section"),
+])
+def test_bad_overrides_name_the_key(override, expected):
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load_config(None, [override])
+
+
+def test_unknown_key_in_yaml_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("optim:\n  momentun: 0.9\n")
+    with pytest.raises(ConfigError, match="unknown config key optim.momentun; did you mean 'optim.momentum'"):
+        load_config(path)
+
+
+def test_base_inheritance_and_cycle(tmp_path):
+    (tmp_path / "a.yaml").write_text("optim:\n  lr: 0.5\n  momentum: 0.8\n")
+    (tmp_path / "b.yaml").write_text("_base_: a.yaml\noptim:\n  lr: 0.25\n")
+    cfg = load_config(tmp_path / "b.yaml")
+    assert (cfg.optim.lr, cfg.optim.momentum) == (0.25, 0.8)
+    (tmp_path / "c.yaml").write_text("_base_: d.yaml\n")
+    (tmp_path / "d.yaml").write_text("_base_: c.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_cross_field_checks():
+    with pytest.raises(ConfigError, match="input_size"):
+        load_config(None, ["data.input_size=300", "data.resize_short=256"])
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        load_config(None, ["schedule.epochs=2", "schedule.warmup_epochs=3"])
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(None, ["optim.lr=0.3", "model.options.base_width=16"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == cfg
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
