@@ -1,1 +1,3 @@
-"""vidaction.models.backbones."""
+"""Feature extractors; importing this package registers their builders."""
+
+from vidaction.models.backbones import resnet_tsm  # noqa: F401

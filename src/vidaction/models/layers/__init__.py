@@ -1,1 +1,1 @@
-"""vidaction.models.layers."""
+"""Small reusable layers."""

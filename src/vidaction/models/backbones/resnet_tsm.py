@@ -1,0 +1,227 @@
+"""2D ResNet video classifiers: TSN (Wang et al., ECCV 2016) and TSM (Lin et al., ICCV 2019).
+
+Each of the T frames of a clip ``(N, 3, T, H, W)`` goes through a 2D ResNet as a batch of
+``(N*T, 3, H, W)`` images; per-frame logits are averaged over T (TSN's "average consensus").
+TSM adds a temporal shift of 1/``shift_div`` of the channels each way (zero padded) on the residual
+branch before ``conv1`` of every block, the published "blockres" placement; it costs no parameters
+and no multiply-accumulates.
+
+Parameter names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
+``layerX.0.downsample.0``, ``fc``; v1.5 with the stride on the 3x3 conv), so ImageNet weights and
+official TSM checkpoints load through :func:`vidaction.models.load_pretrained`.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from vidaction.config import IMAGENET_MEAN, IMAGENET_STD
+from vidaction.models.layers.temporal_shift import TemporalShift
+from vidaction.models.registry import register_model
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (ResNet-18/34): ``(N*T, C_in, H, W) -> (N*T, C, H/s, W/s)``."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, channels: int, stride: int, shift: TemporalShift | None) -> None:
+        super().__init__()
+        self.shift = shift
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _downsample(in_channels, channels, stride)
+
+    def residual(self, x: Tensor) -> Tensor:
+        out = self.shift(x) if self.shift is not None else x
+        out = self.relu(self.bn1(self.conv1(out)))
+        return self.bn2(self.conv2(out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = self.downsample(x) if self.downsample is not None else x
+        return self.relu(self.residual(x) + identity)
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 (strided) -> 1x1 convs (ResNet-50/101): ``(N*T, C_in, H, W) -> (N*T, 4C, H/s, W/s)``."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int, shift: TemporalShift | None) -> None:
+        super().__init__()
+        self.shift = shift
+        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.conv3 = nn.Conv2d(channels, channels * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(channels * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _downsample(in_channels, channels * 4, stride)
+
+    def residual(self, x: Tensor) -> Tensor:
+        out = self.shift(x) if self.shift is not None else x
+        out = self.relu(self.bn1(self.conv1(out)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = self.downsample(x) if self.downsample is not None else x
+        return self.relu(self.residual(x) + identity)
+
+
+def _downsample(in_channels: int, out_channels: int, stride: int) -> nn.Sequential | None:
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+
+
+class ResNetTSM(nn.Module):
+    """TSN/TSM ResNet: ``(N, C_in, T, H, W) -> (N, num_classes)``.
+
+    Args:
+        block: :class:`BasicBlock` or :class:`Bottleneck`.
+        layers: blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
+        num_classes: classifier size K.
+        num_frames: T, the clip length the temporal shift mixes over.
+        shift: add TSM's temporal shift ("blockres"); False gives TSN.
+        shift_div: 1/shift_div of the channels shift each way (8 in the paper).
+        dropout: dropout before the classifier.
+        base_width: channels of the stem (64 in the standard ResNets); narrow variants for CPU.
+        in_channels: input channels (3 for RGB).
+    """
+
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...], num_classes: int,
+                 num_frames: int, shift: bool, shift_div: int = 8, dropout: float = 0.5, base_width: int = 64,
+                 in_channels: int = 3) -> None:
+        super().__init__()
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        self.num_frames = num_frames
+        self.in_channels = in_channels
+        self.is_shift = shift
+        self.conv1 = nn.Conv2d(in_channels, base_width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.feature_info = [dict(num_chs=base_width, reduction_t=1, reduction_s=4, name="stem")]
+        channels, reduction = base_width, 4
+        for index, count in enumerate(layers):
+            stride = 1 if index == 0 else 2
+            reduction *= stride
+            stage = []
+            for position in range(count):
+                stage.append(block(channels, base_width * 2 ** index, stride if position == 0 else 1,
+                                   TemporalShift(num_frames, shift_div) if shift else None))
+                channels = base_width * 2 ** index * block.expansion
+            self.add_module(f"layer{index + 1}", nn.Sequential(*stage))
+            self.feature_info.append(dict(num_chs=channels, reduction_t=1, reduction_s=reduction,
+                                          name=f"layer{index + 1}"))
+        self.stage_names = [info["name"] for info in self.feature_info]
+        self.num_features = channels
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(channels, num_classes)
+        self.pretrained_cfg = dict(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), num_frames=num_frames,
+                                   input_size=224, class_names=None)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        self._init_classifier()
+
+    def _init_classifier(self) -> None:
+        # TSN/TSM initialise the new classifier with std 0.001 so fine-tuning starts near uniform scores.
+        nn.init.normal_(self.fc.weight, 0.0, 0.001)
+        nn.init.zeros_(self.fc.bias)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected a clip (N, {self.in_channels}, T, H, W), got {tuple(x.shape)}")
+        if self.is_shift and x.shape[2] != self.num_frames:
+            raise ValueError(f"TSM was built for T={self.num_frames} frames, got a clip of {x.shape[2]}")
+
+    def forward_features(self, x: Tensor) -> dict[str, Tensor]:
+        """Stage outputs ``{"stem", "layer1".."layer4"}``, each ``(N, C, T, H', W')`` (a view)."""
+        self._check_input(x)
+        n, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(n * t, c, h, w)
+        out = self.maxpool(self.relu(self.bn1(self.conv1(frames))))
+        features = {"stem": out}
+        for name in self.stage_names[1:]:
+            out = getattr(self, name)(out)
+            features[name] = out
+        return {k: v.view(n, t, *v.shape[1:]).transpose(1, 2) for k, v in features.items()}
+
+    def frame_logits(self, features: dict[str, Tensor]) -> Tensor:
+        """Per-frame class scores ``(N, T, K)`` from the last stage ``(N, C, T, H, W)``."""
+        pooled = features[self.stage_names[-1]].mean(dim=(3, 4)).transpose(1, 2)
+        return self.fc(self.dropout(pooled))
+
+    def forward_head(self, features: dict[str, Tensor]) -> Tensor:
+        """Average consensus of per-frame logits: ``(N, K)``."""
+        return self.frame_logits(features).mean(dim=1)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.num_features, num_classes)
+        self._init_classifier()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _build(block, layers, shift, num_classes, num_frames, dropout, shift_div, base_width, in_channels):
+    return ResNetTSM(block, layers, num_classes, num_frames, shift=shift, shift_div=shift_div,
+                     dropout=dropout, base_width=base_width, in_channels=in_channels)
+
+
+@register_model
+def tsn_r18(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64,
+            in_channels: int = 3) -> ResNetTSM:
+    """TSN with a ResNet-18 backbone."""
+    return _build(BasicBlock, (2, 2, 2, 2), False, num_classes, num_frames, dropout, 8, base_width, in_channels)
+
+
+@register_model
+def tsn_r50(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64,
+            in_channels: int = 3) -> ResNetTSM:
+    """TSN with a ResNet-50 backbone."""
+    return _build(Bottleneck, (3, 4, 6, 3), False, num_classes, num_frames, dropout, 8, base_width, in_channels)
+
+
+@register_model
+def tsm_r18(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
+            in_channels: int = 3) -> ResNetTSM:
+    """TSM (blockres shift) with a ResNet-18 backbone."""
+    return _build(BasicBlock, (2, 2, 2, 2), True, num_classes, num_frames, dropout, shift_div, base_width,
+                  in_channels)
+
+
+@register_model
+def tsm_r50(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
+            in_channels: int = 3) -> ResNetTSM:
+    """TSM (blockres shift) with a ResNet-50 backbone: 33.0 G MACs at 8x224x224 in the paper."""
+    return _build(Bottleneck, (3, 4, 6, 3), True, num_classes, num_frames, dropout, shift_div, base_width,
+                  in_channels)
+
+
+@register_model
+def tsn_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, base_width: int = 8,
+             in_channels: int = 3) -> ResNetTSM:
+    """A one-block-per-stage, 8-channel TSN for tests."""
+    return _build(BasicBlock, (1, 1, 1, 1), False, num_classes, num_frames, dropout, 8, base_width, in_channels)
+
+
+@register_model
+def tsm_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, shift_div: int = 8, base_width: int = 8,
+             in_channels: int = 3) -> ResNetTSM:
+    """A one-block-per-stage, 8-channel TSM for tests."""
+    return _build(BasicBlock, (1, 1, 1, 1), True, num_classes, num_frames, dropout, shift_div, base_width,
+                  in_channels)

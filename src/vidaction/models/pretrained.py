@@ -1,0 +1,130 @@
+"""Load weights from official TSM checkpoints, torchvision ResNets and our own checkpoints.
+
+Official TSM checkpoints (``{'state_dict': ...}``) name parameters
+``module.base_model.layer1.0.conv1.net.weight`` (``conv1`` wrapped by the shift as ``.net``) and
+``module.new_fc.weight``; torchvision ImageNet ResNets ``layer1.0.conv1.weight`` and ``fc.weight``.
+Our ResNets use torchvision's names, so conversion strips the TSM wrappers and maps ``new_fc`` to
+``fc``. A classifier of another size is skipped with a note (fine-tuning); any other shape mismatch
+is reported, never loaded.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from vidaction.io import atomic_torch_save
+
+CLASSIFIER_PREFIX = "fc."
+
+
+@dataclass
+class LoadReport:
+    """What ``load_pretrained`` did: keys the model lacked or the file lacked, and why."""
+
+    source_format: str
+    loaded: int = 0
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = [f"{self.source_format} weights: {self.loaded} tensors loaded, {len(self.missing)} missing, "
+                 f"{len(self.unexpected)} unexpected, {len(self.mismatched)} shape mismatches"]
+        for title, keys in (("missing", self.missing), ("unexpected", self.unexpected),
+                            ("mismatched", self.mismatched)):
+            if keys:
+                shown = ", ".join(keys[:10]) + (f", ... ({len(keys) - 10} more)" if len(keys) > 10 else "")
+                lines.append(f"  {title}: {shown}")
+        lines.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+def read_state_dict(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
+    """A flat ``{name: tensor}`` and its detected format from a path or an in-memory checkpoint."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError) as exc:
+            raise FileNotFoundError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from exc
+    else:
+        obj = source
+    if not isinstance(obj, Mapping):
+        raise FileNotFoundError(f"checkpoint holds a {type(obj).__name__}, not a state dict")
+    if obj.get("format") == "vidaction" or ("model" in obj and isinstance(obj["model"], Mapping)):
+        return dict(obj["model"]), "vidaction"
+    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if any(k.startswith(("module.base_model.", "base_model.")) or "new_fc." in k for k in state):
+        return _from_tsm(state), "official TSM"
+    fc = state.get("fc.weight")
+    return state, "torchvision" if fc is not None and fc.shape[0] == 1000 else "state dict"
+
+
+def _from_tsm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    converted = {}
+    for key, value in state.items():
+        name = key.removeprefix("module.").removeprefix("base_model.")
+        name = name.replace(".net.", ".").replace("new_fc.", CLASSIFIER_PREFIX)
+        converted[name] = value
+    return converted
+
+
+def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], strict: bool = False) -> LoadReport:
+    """Load ``source`` into ``model`` in place and report what matched.
+
+    ``strict=True`` raises ``ValueError`` (with the report) unless every key matched.
+    """
+    state, source_format = read_state_dict(source)
+    own = model.state_dict()
+    report = LoadReport(source_format)
+    usable = {}
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif own[key].shape != value.shape:
+            if key.startswith(CLASSIFIER_PREFIX):
+                report.notes.append(f"classifier {key} {tuple(value.shape)} skipped: the model has "
+                                    f"{tuple(own[key].shape)} (a new classifier is trained)")
+            else:
+                report.mismatched.append(f"{key} {tuple(value.shape)} vs {tuple(own[key].shape)}")
+        else:
+            usable[key] = value
+    skipped_fc = any(note.startswith("classifier") for note in report.notes)
+    for key in own:
+        if key in state or key.endswith("num_batches_tracked"):
+            continue
+        if not (skipped_fc and key.startswith(CLASSIFIER_PREFIX)):
+            report.missing.append(key)
+    if source_format == "torchvision" and "fc.weight" in usable:
+        report.notes.append("ImageNet classifier (1000 classes) loaded as the model's classifier")
+    model.load_state_dict(usable, strict=False)
+    report.loaded = len(usable)
+    if strict and not report.clean:
+        raise ValueError(f"checkpoint does not match the model:\n{report}")
+    return report
+
+
+def convert_checkpoint(src: str | Path, dst: str | Path, arch: str, num_classes: int, num_frames: int) -> LoadReport:
+    """Load foreign weights into ``arch`` and write them in our format (atomically)."""
+    from vidaction.models.registry import create_model
+
+    model = create_model(arch, num_classes=num_classes, num_frames=num_frames)
+    report = load_pretrained(model, src)
+    atomic_torch_save({"format": "vidaction", "arch": arch, "num_classes": num_classes, "num_frames": num_frames,
+                       "model": model.state_dict(), "pretrained_cfg": model.pretrained_cfg}, dst)
+    return report

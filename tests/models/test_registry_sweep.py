@@ -1,0 +1,68 @@
+"""Every registered model: forward shape, finite output, gradients everywhere, feature_info truthful."""
+
+import pytest
+import torch
+
+from vidaction.models import ModelNotFoundError, create_model, list_models, register_model
+
+FAST = [n for n in list_models() if "r50" not in n]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_shape_and_feature_info(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5, num_frames=4).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        scores = model.forward_head(features)
+    assert scores.shape == (2, 5) and torch.isfinite(scores).all()
+    assert [info["name"] for info in model.feature_info] == list(features)
+    for info in model.feature_info:
+        f = features[info["name"]]
+        assert f.shape[:3] == (2, info["num_chs"], 4 // info["reduction_t"])
+        assert f.shape[3] == 32 // info["reduction_s"]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_every_parameter_gets_a_gradient(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3, num_frames=4, base_width=8)
+    model(torch.randn(2, 3, 4, 32, 32)).logsumexp(1).sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, pname
+
+
+def test_reset_classifier():
+    model = create_model("tsn_tiny", num_classes=5, num_frames=2)
+    model.reset_classifier(7)
+    assert model(torch.randn(1, 3, 2, 32, 32)).shape == (1, 7)
+
+
+def test_unknown_name_lists_models_and_closest():
+    with pytest.raises(ModelNotFoundError, match=r"did you mean 'tsm_r50'.*Known models: .*tsn_r18"):
+        create_model("tsm_r05", num_classes=2, num_frames=8)
+
+
+def test_unknown_option_is_named():
+    with pytest.raises(ModelNotFoundError, match="no option 'shift_dvi'; did you mean 'shift_div'"):
+        create_model("tsm_r18", num_classes=2, num_frames=8, shift_dvi=4)
+
+
+def test_duplicate_registration_rejected():
+    with pytest.raises(ValueError, match="already registered"):
+        @register_model
+        def tsm_r50(num_classes, num_frames):
+            raise AssertionError
+
+
+def test_list_models_pattern():
+    assert list_models("tsm_*") == ["tsm_r18", "tsm_r50", "tsm_tiny"]
+
+
+def test_bad_clip_shape_is_explained():
+    model = create_model("tsm_tiny", num_classes=2, num_frames=4)
+    with pytest.raises(ValueError, match="built for T=4"):
+        model(torch.randn(1, 3, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"expected a clip \(N, 3, T, H, W\)"):
+        model(torch.randn(1, 4, 32, 32))

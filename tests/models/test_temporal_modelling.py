@@ -1,0 +1,53 @@
+"""Temporal shift semantics (official TSM) and what TSN/TSM can and cannot mix across frames."""
+
+import pytest
+import torch
+
+from vidaction.models import create_model
+from vidaction.models.layers.temporal_shift import temporal_shift
+
+
+def naive_shift(x, num_frames, fold_div):
+    """Frame-by-frame, channel-by-channel statement of the official semantics."""
+    nt, c = x.shape[:2]
+    fold = c // fold_div
+    out = torch.zeros_like(x)
+    for v in range(nt // num_frames):
+        for t in range(num_frames):
+            i = v * num_frames + t
+            for ch in range(c):
+                if ch < fold:
+                    out[i, ch] = x[i + 1, ch] if t + 1 < num_frames else 0
+                elif ch < 2 * fold:
+                    out[i, ch] = x[i - 1, ch] if t > 0 else 0
+                else:
+                    out[i, ch] = x[i, ch]
+    return out
+
+
+@pytest.mark.parametrize("fold_div", [2, 4, 8])
+def test_shift_equals_naive_reference(fold_div):
+    x = torch.randn(2 * 5, 16, 3, 2)
+    assert torch.equal(temporal_shift(x, 5, fold_div), naive_shift(x, 5, fold_div))
+
+
+def test_shift_gradient_is_the_reverse_shift():
+    x = torch.randn(4, 8, 2, 2, requires_grad=True)
+    g = torch.randn(4, 8, 2, 2)
+    temporal_shift(x, 4, 4).backward(g)
+    # The adjoint of shifting back is shifting forward: fold 0 of frame t+1 receives frame t's gradient.
+    assert torch.equal(x.grad[1:, :2], g[:-1, :2]) and torch.all(x.grad[0, :2] == 0)
+
+
+@pytest.mark.parametrize("name, mixes", [("tsn_tiny", False), ("tsm_tiny", True)])
+def test_frame_mixing(name, mixes):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3, num_frames=4).eval()
+    x = torch.randn(1, 3, 4, 32, 32)
+    bumped = x.clone()
+    bumped[:, :, 3] += 1.0
+    with torch.no_grad():
+        a = model.forward_features(x)["layer4"]
+        b = model.forward_features(bumped)["layer4"]
+    changed_other_frames = (a[:, :, :3] - b[:, :, :3]).abs().max() > 1e-6
+    assert bool(changed_other_frames) == mixes
