@@ -1,0 +1,50 @@
+"""``vidaction infer CHECKPOINT VIDEO [--topk 5]``: class scores of one video."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "infer",
+        help="top-k classes of one video",
+        description="Classify one video (or frame folder) with a checkpoint written by 'vidaction train': "
+        "the preprocessing and test views (clips x crops) of the checkpoint's config are applied and "
+        "the softmax of the view-averaged scores is printed.",
+    )
+    parser.add_argument("checkpoint", help="a checkpoint written by 'vidaction train' (best.pt / last.pt)")
+    parser.add_argument("video", help="video file or frame folder")
+    parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--device", default="cpu", help="device to run on (default cpu)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from vidaction.data.build import build_dataset_for_records
+    from vidaction.data.errors import VideoDecodeError
+    from vidaction.data.records import VideoRecord
+    from vidaction.engine.experiment import load_trained_model
+
+    model, cfg, class_names = load_trained_model(args.checkpoint)
+    dataset = build_dataset_for_records(cfg.data, [VideoRecord(args.video, -1)], train=False)
+    item = dataset[0]
+    if item["clip"] is None:
+        raise VideoDecodeError(args.video, item["error"].split(": ", 1)[-1])
+    clip = item["clip"]
+    views = clip if clip.dim() == 5 else clip.unsqueeze(0)
+    model = model.to(args.device).eval()
+    with torch.no_grad():
+        probabilities = model(views.to(args.device)).mean(0).softmax(0).cpu()
+    top = probabilities.topk(min(args.topk, len(probabilities)))
+    ranked = [(class_names[i] if class_names else str(i), p) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+    if args.json:
+        print(json.dumps({"video": args.video, "topk": [{"label": n, "score": p} for n, p in ranked]}))
+    else:
+        for rank, (name, p) in enumerate(ranked, 1):
+            print(f"{rank}. {name:<30} {p:.4f}")
+    return 0

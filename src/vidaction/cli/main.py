@@ -1,0 +1,66 @@
+"""``vidaction`` command line: one sub-command per module, each thin (parse, build, call, print).
+
+Errors a user can fix (a bad config key, a missing annotation file, an unreadable video, an unknown
+model) end with a one-line ``vidaction: error: ...`` on stderr and exit status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vidaction import __version__
+
+# Sub-command name -> module under vidaction.cli; each module has add_parser(subparsers) and run(args).
+COMMANDS = {
+    "train": "train",
+    "test": "test",
+    "infer": "infer",
+    "demo": "demo",
+    "make-synthetic": "make_synthetic",
+    "list-models": "list_models",
+    "flops": "flops",
+    "convert-checkpoint": "convert_checkpoint",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidaction",
+        description="Video action recognition and temporal action detection (W3, HCML, GAF) in plain PyTorch.",
+        epilog="Run 'vidaction COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"vidaction {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS.values():
+        importlib.import_module(f"vidaction.cli.{module_name}").add_parser(subparsers)
+    return parser
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types whose message is enough for the user; anything else keeps its traceback."""
+    from vidaction.config import ConfigError
+    from vidaction.data.errors import AnnotationError, VideoDecodeError
+    from vidaction.engine.trainer import TooManyBadSamples
+    from vidaction.models.registry import ModelNotFoundError
+
+    return (ConfigError, AnnotationError, VideoDecodeError, TooManyBadSamples, ModelNotFoundError,
+            FileNotFoundError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except user_errors() as exc:
+        print(f"vidaction: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidaction: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

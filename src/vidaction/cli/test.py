@@ -1,0 +1,34 @@
+"""``vidaction test CONFIG checkpoint=PATH [key=value ...]``: evaluate a trained model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "test",
+        help="evaluate a checkpoint on the validation split",
+        description="Evaluate a checkpoint with the config's test views (data.test_clips clips x "
+        "data.test_crops crops; the video score is the mean over views). The last line printed is a "
+        "JSON object: {\"top1\", \"top5\", \"mean_class_acc\", ...}.",
+    )
+    parser.add_argument("config", help="YAML config file used for training (or a variant of it)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="checkpoint=PATH is required (shorthand for train.checkpoint=PATH); other "
+                        "dotted overrides, e.g. data.test_clips=2 data.test_crops=3")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidaction.config import load_config
+    from vidaction.engine import distributed
+    from vidaction.engine.experiment import run_test
+
+    overrides = [f"train.{o}" if o.startswith("checkpoint=") else o for o in args.overrides]
+    cfg = load_config(args.config, overrides)
+    metrics = run_test(cfg)
+    if distributed.is_main_process():
+        print(json.dumps(metrics), flush=True)
+    return 0

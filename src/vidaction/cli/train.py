@@ -1,0 +1,33 @@
+"""``vidaction train CONFIG [key=value ...]``: train a recognition model and print its final metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a recognition model from a YAML config",
+        description="Train a recognition model. The run folder (train.out_dir) receives the resolved "
+        "config, metrics.jsonl, TensorBoard scalars, last.pt/best.pt checkpoints, training curves and "
+        "a confusion matrix. Launch with torchrun for several GPUs or machines. The last line printed "
+        "is a JSON object with the final validation metrics.",
+    )
+    parser.add_argument("config", help="YAML config file (see configs/)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="dotted overrides, e.g. optim.lr=0.01 data.batch_size=16 train.resume=runs/x/last.pt")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidaction.config import load_config
+    from vidaction.engine import distributed
+    from vidaction.engine.experiment import run_training
+
+    cfg = load_config(args.config, args.overrides)
+    metrics = run_training(cfg)
+    if distributed.is_main_process():
+        print(json.dumps(metrics), flush=True)
+    return 0

@@ -1,0 +1,1 @@
+"""Annotation readers, one file per published format; each returns ``(records, class_names)``."""

@@ -1,0 +1,112 @@
+"""Assemble a recognition experiment from an :class:`ExperimentConfig`: data, model, trainer.
+
+This is the one place where the config tree is split: the dataset builder gets ``cfg.data``, the
+model factory ``cfg.model`` (plus the clip length from the data), the trainer the optimisation,
+schedule and run sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidaction.config import ExperimentConfig, ModelConfig, config_from_dict, config_to_dict, save_config
+from vidaction.data.build import build_dataset, build_loader
+from vidaction.engine import distributed
+from vidaction.engine.checkpoint import load_checkpoint
+from vidaction.engine.trainer import Trainer
+from vidaction.models import create_model, load_pretrained
+
+
+def build_model(model_cfg: ModelConfig, num_classes: int, num_frames: int) -> nn.Module:
+    """Create the configured model; ``model_cfg.options`` are passed to its builder unchanged."""
+    return create_model(model_cfg.name, num_classes=num_classes, num_frames=num_frames,
+                        dropout=model_cfg.dropout, **model_cfg.options)
+
+
+def _attach_preprocessing(model: nn.Module, cfg: ExperimentConfig, class_names: list[str]) -> None:
+    """Record in the weights what inference needs to reproduce the training preprocessing."""
+    model.pretrained_cfg = {
+        **getattr(model, "pretrained_cfg", {}),
+        "mean": list(cfg.data.mean),
+        "std": list(cfg.data.std),
+        "num_frames": cfg.data.num_frames,
+        "input_size": cfg.data.input_size,
+        "resize_short": cfg.data.resize_short,
+        "class_names": list(class_names),
+    }
+
+
+def run_training(cfg: ExperimentConfig, log=print) -> dict[str, Any]:
+    """Train and evaluate as configured; returns the final validation metrics."""
+    distributed.init_distributed()
+    try:
+        train_set, class_names = build_dataset(cfg.data, "train")
+        val_set, _ = build_dataset(cfg.data, "val")
+        num_classes = cfg.model.num_classes or len(class_names)
+        model = build_model(cfg.model, num_classes, cfg.data.num_frames)
+        if cfg.model.pretrained:
+            report = load_pretrained(model, cfg.model.pretrained)
+            if distributed.is_main_process():
+                log(f"loaded {cfg.model.pretrained}: {report}")
+        _attach_preprocessing(model, cfg, class_names)
+        is_distributed = distributed.world_size() > 1
+        train_loader = build_loader(train_set, cfg.data, train=True, distributed=is_distributed)
+        val_loader = build_loader(val_set, cfg.data, train=False, distributed=is_distributed)
+        out_dir = Path(cfg.train.out_dir)
+        if distributed.is_main_process():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, out_dir / "config.yaml")
+            (out_dir / "classes.txt").write_text("\n".join(class_names) + "\n")
+        trainer = Trainer(model, cfg.optim, cfg.schedule, cfg.train, train_loader, val_loader,
+                          class_names, max_bad_fraction=cfg.data.max_bad_fraction,
+                          extra_state={"config": config_to_dict(cfg)})
+        return trainer.fit()
+    finally:
+        distributed.cleanup()
+
+
+def load_trained_model(checkpoint_path: str | Path) -> tuple[nn.Module, ExperimentConfig, list[str]]:
+    """Rebuild a model saved by :class:`Trainer` from the config and class names it carries."""
+    state = load_checkpoint(checkpoint_path)
+    if "config" not in state or "model" not in state:
+        raise FileNotFoundError(
+            f"{checkpoint_path} is not a vidaction training checkpoint (no 'config'/'model' entries); "
+            "convert foreign weights with 'vidaction convert-checkpoint'"
+        )
+    cfg = config_from_dict(state["config"])
+    class_names = list(state.get("class_names") or [])
+    num_classes = cfg.model.num_classes or len(class_names)
+    model = build_model(replace(cfg.model, pretrained=""), num_classes, cfg.data.num_frames)
+    model.load_state_dict(state["model"])
+    model.pretrained_cfg = state.get("pretrained_cfg", getattr(model, "pretrained_cfg", {}))
+    return model, cfg, class_names
+
+
+def run_test(cfg: ExperimentConfig, log=print) -> dict[str, Any]:
+    """Evaluate ``cfg.train.checkpoint`` on the validation split with the configured test views."""
+    if not cfg.train.checkpoint:
+        raise FileNotFoundError("no checkpoint given: pass checkpoint=PATH (or train.checkpoint=PATH)")
+    distributed.init_distributed()
+    try:
+        model, _, class_names = load_trained_model(cfg.train.checkpoint)
+        val_set, data_classes = build_dataset(cfg.data, "val")
+        if class_names and data_classes != class_names:
+            raise FileNotFoundError(
+                f"class list of {cfg.train.checkpoint} ({len(class_names)} classes) differs from the "
+                f"dataset's ({len(data_classes)} classes)"
+            )
+        val_loader = build_loader(val_set, cfg.data, train=False, distributed=distributed.world_size() > 1)
+        trainer = Trainer(model, cfg.optim, cfg.schedule, cfg.train, None, val_loader, data_classes,
+                          max_bad_fraction=cfg.data.max_bad_fraction)
+        return trainer.evaluate(val_loader)
+    finally:
+        distributed.cleanup()
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,312 @@
+"""The recognition training and evaluation loop.
+
+- Device: ``train.device`` ('auto' = this process's CUDA device under torchrun, else CPU). AMP
+  (``torch.autocast`` + ``GradScaler``) and channels_last apply on CUDA only; ``torch.compile`` on
+  request. Several processes (torchrun) wrap the model in DistributedDataParallel.
+- Each epoch: optional partial BN, label-smoothed cross-entropy, gradient clipping, a per-iteration
+  schedule. A non-finite loss stops the run *before* the optimiser step, naming the epoch and step;
+  the BatchNorm statistics that forward pass touched are restored, so no weight or buffer is
+  corrupted.
+- Bad videos (items the data layer could not decode) are skipped, counted and listed at the epoch
+  end; more than ``max_bad_fraction`` of an epoch stops the run with :class:`TooManyBadSamples`.
+- Evaluation: the video score is the mean of the logits over its views (clips x crops), as TSM's
+  test script does. Metrics are fractions in [0, 1]: ``top1``, ``top5``, ``mean_class_acc``.
+- Checkpoints (``last.pt`` each epoch, ``best.pt`` on a new best top-1) are written atomically and
+  hold the model, optimiser, scheduler, scaler, epoch, step, history and every RNG state, so
+  ``train.resume`` continues exactly from an epoch boundary. An exception or Ctrl-C inside an epoch
+  writes ``interrupted.pt`` (the weights at that moment, ``interrupted: True``, the epoch counter at
+  the last completed epoch, so resuming from it repeats the interrupted epoch) before re-raising.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from vidaction.config import OptimConfig, ScheduleConfig, TrainConfig
+from vidaction.engine import distributed
+from vidaction.engine.checkpoint import load_checkpoint, save_checkpoint
+from vidaction.engine.logger import RunLogger
+from vidaction.engine.optim import build_optimizer, build_scheduler
+from vidaction.engine.partial_bn import freeze_partial_bn
+from vidaction.evaluation.classification import confusion_matrix, mean_class_accuracy, topk_accuracy
+
+MAX_LISTED_BAD = 10
+
+
+class TooManyBadSamples(RuntimeError):
+    """More undecodable videos in an epoch than ``max_bad_fraction`` allows."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the weights were not updated with it."""
+
+
+def _log(message: str) -> None:
+    if distributed.is_main_process():
+        tqdm.write(message, file=sys.stderr)
+
+
+def _resolve_device(name: str) -> torch.device:
+    return distributed.local_device() if name == "auto" else torch.device(name)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Fit and evaluate a classifier ``(N, 3, T, H, W) -> (N, K)`` on loaders of ``collate_clips`` batches."""
+
+    def __init__(self, model: nn.Module, optim_cfg: OptimConfig, schedule_cfg: ScheduleConfig,
+                 train_cfg: TrainConfig, train_loader, val_loader, class_names: list[str],
+                 max_bad_fraction: float = 0.05, extra_state: dict[str, Any] | None = None) -> None:
+        self.optim_cfg, self.schedule_cfg, self.cfg = optim_cfg, schedule_cfg, train_cfg
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.class_names = list(class_names)
+        self.max_bad_fraction = max_bad_fraction
+        self.extra_state = extra_state or {}
+        self.out_dir = Path(train_cfg.out_dir)
+        self.main = distributed.is_main_process()
+        seed_everything(train_cfg.seed + distributed.rank())
+        if train_cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.device = _resolve_device(train_cfg.device)
+        self.cuda = self.device.type == "cuda"
+        self.use_amp = train_cfg.amp and self.cuda
+        self.channels_last = train_cfg.channels_last and self.cuda
+        self.model = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.net: nn.Module = self.model
+        if distributed.world_size() > 1:
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.cuda else None)
+        if train_cfg.compile:
+            self.net = torch.compile(self.net)
+        self.optimizer = self.scheduler = None
+        if train_loader is not None:
+            self.optimizer = build_optimizer(self.model, optim_cfg)
+            self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
+        self.epoch = 0
+        self.global_step = 0
+        self.best_top1 = -1.0
+        self.history: list[dict[str, Any]] = []
+        self.last_confusion: np.ndarray | None = None
+        self.logger = RunLogger(self.out_dir, enabled=self.main and train_loader is not None,
+                                tensorboard=train_cfg.tensorboard)
+        if train_cfg.resume:
+            self._resume(train_cfg.resume)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": "vidaction",
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best_top1": self.best_top1,
+            "history": self.history,
+            "rng": rng_state(),
+            "class_names": self.class_names,
+            "pretrained_cfg": getattr(self.model, "pretrained_cfg", {}),
+            **self.extra_state,
+        }
+
+    def _save(self, name: str, **extra: Any) -> None:
+        if self.main:
+            save_checkpoint(self.out_dir / name, {**self._state(), **extra})
+
+    def _resume(self, path: str) -> None:
+        state = load_checkpoint(path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.best_top1, self.history = state["best_top1"], state["history"]
+        set_rng_state(state["rng"])
+        _log(f"resumed from {path} at epoch {self.epoch}")
+
+    def _to_device(self, clip: torch.Tensor) -> torch.Tensor:
+        clip = clip.to(self.device, non_blocking=True)
+        if self.channels_last and clip.dim() == 5:
+            clip = clip.contiguous(memory_format=torch.channels_last_3d)
+        return clip
+
+    def train_one_epoch(self, epoch: int) -> dict[str, Any]:
+        self.net.train()
+        if self.optim_cfg.partial_bn:
+            freeze_partial_bn(self.model)
+        for holder in (self.train_loader.sampler, self.train_loader.dataset):
+            if hasattr(holder, "set_epoch"):
+                holder.set_epoch(epoch)
+        totals = torch.zeros(4, dtype=torch.float64)
+        bad: list[str] = []
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.schedule_cfg.epochs}", leave=False,
+                   disable=not (self.cfg.progress and self.main), dynamic_ncols=True)
+        for batch in bar:
+            bad.extend(batch["bad"])
+            if batch["clip"] is None:
+                continue
+            clip, labels = self._to_device(batch["clip"]), batch["label"].to(self.device)
+            buffers = [b.detach().clone() for b in self.model.buffers()]
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                logits = self.net(clip)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.optim_cfg.label_smoothing)
+            if not torch.isfinite(loss):
+                with torch.no_grad():
+                    for buffer, saved in zip(self.model.buffers(), buffers):
+                        buffer.copy_(saved)
+                raise NonFiniteLossError(f"cross-entropy loss is {loss.item()} at epoch {epoch + 1}, step "
+                                         f"{self.global_step}: stopped before updating the weights")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.optim_cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.optim_cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            self.global_step += 1
+            n = labels.numel()
+            totals += torch.tensor([loss.item() * n, (logits.argmax(1) == labels).sum().item(), n, 0.0])
+            if self.global_step % self.cfg.log_every == 0:
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.logger.log("train_step", self.global_step, loss=loss.item(), lr=lr)
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+        totals[3] = len(bad)
+        totals = distributed.all_reduce_sum(totals.to(self.device)).cpu()
+        bad = [item for part in distributed.all_gather_objects(bad) for item in part]
+        loss_sum, correct, count, bad_count = totals.tolist()
+        self._check_bad(bad, int(bad_count), int(count + bad_count), epoch)
+        return {"train_loss": loss_sum / max(count, 1), "train_acc": correct / max(count, 1),
+                "bad_samples": int(bad_count), "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def _check_bad(self, bad: list[str], bad_count: int, seen: int, epoch: int) -> None:
+        if not bad_count:
+            return
+        listed = "\n  ".join(bad[:MAX_LISTED_BAD]) + (f"\n  ... and {bad_count - MAX_LISTED_BAD} more"
+                                                      if bad_count > MAX_LISTED_BAD else "")
+        fraction = bad_count / max(seen, 1)
+        if fraction > self.max_bad_fraction:
+            raise TooManyBadSamples(f"{bad_count} of {seen} videos ({100 * fraction:.1f} %) could not be read in "
+                                    f"epoch {epoch + 1}, more than data.max_bad_fraction="
+                                    f"{self.max_bad_fraction}:\n  {listed}")
+        _log(f"epoch {epoch + 1}: skipped {bad_count} unreadable video(s) of {seen}:\n  {listed}")
+
+    @torch.no_grad()
+    def predict(self, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        """``(scores (V, K), labels (V,), indices (V,), bad)`` over the whole loader, all processes."""
+        self.net.eval()
+        scores, labels, indices, bad = [], [], [], []
+        for batch in tqdm(loader, desc="eval", leave=False, disable=not (self.cfg.progress and self.main),
+                          dynamic_ncols=True):
+            bad.extend(batch["bad"])
+            if batch["clip"] is None:
+                continue
+            clip = batch["clip"]
+            views = clip.shape[1] if clip.dim() == 6 else 1
+            clip = self._to_device(clip.flatten(0, 1) if clip.dim() == 6 else clip)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                logits = self.net(clip).float()
+            scores.append(logits.view(-1, views, logits.shape[-1]).mean(1).cpu())
+            labels.append(batch["label"])
+            indices.append(batch["index"])
+        local = (torch.cat(scores) if scores else torch.empty(0, len(self.class_names)),
+                 torch.cat(labels) if labels else torch.empty(0, dtype=torch.long),
+                 torch.cat(indices) if indices else torch.empty(0, dtype=torch.long), bad)
+        parts = distributed.all_gather_objects(local)
+        score = torch.cat([p[0] for p in parts])
+        label = torch.cat([p[1] for p in parts])
+        index = torch.cat([p[2] for p in parts])
+        # DistributedSampler pads the last round with repeats; keep one prediction per video.
+        index, keep = np.unique(index.numpy(), return_index=True)
+        return score[keep], label[keep], torch.from_numpy(index), [b for p in parts for b in p[3]]
+
+    def evaluate(self, loader=None) -> dict[str, Any]:
+        """Video-level metrics on ``loader`` (default: the validation loader)."""
+        scores, labels, _, bad = self.predict(loader or self.val_loader)
+        num_classes = scores.shape[1]
+        top1, top5 = topk_accuracy(scores, labels, ks=(1, min(5, num_classes)))
+        self.last_confusion = confusion_matrix(scores.argmax(1), labels, num_classes)
+        return {
+            "top1": top1, "top5": top5,
+            "mean_class_acc": mean_class_accuracy(scores, labels, num_classes),
+            "loss": F.cross_entropy(scores, labels).item() if len(labels) else float("nan"),
+            "num_videos": int(len(labels)), "bad_videos": len(bad),
+        }
+
+    def fit(self) -> dict[str, Any]:
+        """Train to ``schedule.epochs``; returns the last validation metrics and the best top-1."""
+        metrics: dict[str, Any] = {}
+        try:
+            for epoch in range(self.epoch, self.schedule_cfg.epochs):
+                record = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
+                last = epoch + 1 == self.schedule_cfg.epochs
+                if (epoch + 1) % self.cfg.eval_every == 0 or last:
+                    metrics = self.evaluate()
+                    record.update({f"val_{k}": v for k, v in metrics.items()})
+                self.epoch = epoch + 1
+                improved = "val_top1" in record and record["val_top1"] > self.best_top1
+                if improved:
+                    self.best_top1 = record["val_top1"]
+                self.history.append(record)
+                self.logger.log("epoch", self.epoch, **record)
+                self._save("last.pt")
+                if improved:
+                    self._save("best.pt")
+                _log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        except BaseException:
+            if self.main and self.optimizer is not None:
+                self._save("interrupted.pt", interrupted=True)
+                _log(f"stopped during epoch {self.epoch + 1}: weights saved to {self.out_dir / 'interrupted.pt'} "
+                     f"(train.resume=<that file> repeats epoch {self.epoch + 1}; last.pt holds epoch {self.epoch})")
+            raise
+        finally:
+            self.logger.close()
+        if not metrics:
+            metrics = self.evaluate()
+        self._write_reports()
+        return {**metrics, "best_top1": self.best_top1, "epochs": self.epoch}
+
+    def _write_reports(self) -> None:
+        if not self.main:
+            return
+        from vidaction.viz.confusion import plot_confusion_matrix
+        from vidaction.viz.curves import plot_training_curves
+
+        (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+        plot_training_curves(self.history, self.out_dir / "curves.png")
+        if self.last_confusion is not None:
+            (self.out_dir / "confusion.json").write_text(json.dumps(self.last_confusion.tolist()))
+            plot_confusion_matrix(self.last_confusion, self.class_names, self.out_dir / "confusion.png")

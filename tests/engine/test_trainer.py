@@ -1,0 +1,82 @@
+"""Trainer: learns, resumes exactly, handles bad videos, NaN losses, interruptions, and writes its files."""
+
+import json
+
+import pytest
+import torch
+
+from tests.engine.toy import ToyClips, ToyNet, loader
+from vidaction.config import OptimConfig, ScheduleConfig, TrainConfig
+from vidaction.engine.checkpoint import load_checkpoint
+from vidaction.engine.trainer import NonFiniteLossError, TooManyBadSamples, Trainer
+
+
+def make_trainer(tmp_path, epochs=3, resume="", data=None, **train_kw):
+    torch.manual_seed(0)
+    data = data or ToyClips()
+    cfg = TrainConfig(out_dir=str(tmp_path), progress=False, tensorboard=False, resume=resume, **train_kw)
+    return Trainer(ToyNet(), OptimConfig(name="sgd", lr=0.1, weight_decay=0.0),
+                   ScheduleConfig(epochs=epochs, warmup_epochs=1), cfg, loader(data, True),
+                   loader(ToyClips(n=32, seed=1), False), ["neg", "pos"])
+
+
+def test_fit_beats_chance_and_writes_run_files(tmp_path):
+    metrics = make_trainer(tmp_path).fit()
+    assert metrics["top1"] > 0.8 and metrics["epochs"] == 3 and metrics["num_videos"] == 32
+    for name in ("last.pt", "best.pt", "metrics.jsonl", "history.json", "curves.png", "confusion.png", "confusion.json"):
+        assert (tmp_path / name).is_file(), name
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3] and "val_top1" in history[-1]
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert sum(1 for line in lines if line["kind"] == "epoch") == 3
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = make_trainer(tmp_path / "a", epochs=3)
+    straight.fit()
+    first = make_trainer(tmp_path / "b", epochs=3)
+    first.schedule_cfg.epochs = 1
+    first.fit()
+    resumed = make_trainer(tmp_path / "b2", epochs=3, resume=str(tmp_path / "b" / "last.pt"))
+    assert resumed.epoch == 1
+    resumed.fit()
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed.history[-1]["val_top1"] == straight.history[-1]["val_top1"]
+    assert resumed.global_step == straight.global_step
+
+
+def test_bad_videos_are_skipped_counted_and_limited(tmp_path, capsys):
+    trainer = make_trainer(tmp_path, epochs=1, data=ToyClips(bad={3}))
+    trainer.max_bad_fraction = 0.5
+    trainer.fit()
+    assert trainer.history[0]["bad_samples"] == 1
+    assert "video3.mp4: corrupt" in capsys.readouterr().err
+    strict = make_trainer(tmp_path / "strict", epochs=1, data=ToyClips(bad={1, 2, 3, 4, 5}))
+    with pytest.raises(TooManyBadSamples, match=r"(?s)5 of 48 videos .*max_bad_fraction=0.05.*video1.mp4: corrupt"):
+        strict.fit()
+    assert (tmp_path / "strict" / "interrupted.pt").is_file()
+
+
+def test_nan_loss_stops_before_the_update(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1, data=ToyClips(nan_at=0))
+    with pytest.raises(NonFiniteLossError, match="loss is nan at epoch 1"):
+        trainer.fit()
+    saved = load_checkpoint(tmp_path / "interrupted.pt")
+    assert all(torch.isfinite(v.float()).all() for v in saved["model"].values())
+    assert saved["epoch"] == 0 and saved["interrupted"]
+    current = trainer.model.state_dict()
+    assert all(torch.equal(current[k], v) for k, v in saved["model"].items())
+
+
+def test_multi_view_scores_are_averaged(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1)
+    clips = ToyClips(n=8, seed=2).clips
+    views = torch.stack([clips, clips * 0.5], dim=1)
+    batch = [{"clip": views[i], "label": 0, "index": i} for i in range(8)]
+    from vidaction.data.dataset import collate_clips
+    scores, _, index, _ = trainer.predict([collate_clips(batch)])
+    trainer.model.eval()
+    with torch.no_grad():
+        expected = (trainer.model(clips) + trainer.model(clips * 0.5)) / 2
+    assert torch.allclose(scores, expected, atol=1e-6) and index.tolist() == list(range(8))
