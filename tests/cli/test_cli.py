@@ -130,3 +130,20 @@ def test_make_synthetic(tmp_path):
                   "--frames", "6").stdout
     assert "synthetic motion dataset" in out
     assert (tmp_path / "s" / "annotations" / "classInd.txt").read_text().count("\n") == len(MOTION_CLASSES)
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(motion_dataset, tmp_path):
+    import os
+    from pathlib import Path
+
+    config = tmp_path / "cfg.yaml"
+    config.write_text("data:\n  format: ucf101\n")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "vidaction.cli.main", "train", str(config),
+                           *tiny_overrides(motion_dataset, tmp_path / "run", epochs=1)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1 and json.loads(lines[0])["num_videos"] == 32
+    assert (tmp_path / "run" / "last.pt").is_file()

@@ -51,3 +51,13 @@ def test_frame_mixing(name, mixes):
         b = model.forward_features(bumped)["layer4"]
     changed_other_frames = (a[:, :, :3] - b[:, :, :3]).abs().max() > 1e-6
     assert bool(changed_other_frames) == mixes
+
+
+def test_shift_gradient_matches_autograd_through_the_naive_reference():
+    x = torch.randn(2 * 4, 16, 3, 3, requires_grad=True)
+    g = torch.randn(2 * 4, 16, 3, 3)
+    (ours,) = torch.autograd.grad(temporal_shift(x, 4, 8), x, g)
+    (reference,) = torch.autograd.grad(naive_shift(x, 4, 8), x, g)
+    assert torch.equal(ours, reference)
+    assert torch.autograd.gradcheck(lambda t: temporal_shift(t, 2, 4), torch.randn(4, 8, 2, 2, dtype=torch.float64,
+                                                                                 requires_grad=True))

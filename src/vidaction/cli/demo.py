@@ -39,7 +39,7 @@ DEMO_CONFIG = {
     },
     "model": {"dropout": 0.2, "options": {"base_width": 16}},
     "optim": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-4, "grad_clip": 5.0},
-    "schedule": {"epochs": 10, "warmup_epochs": 1, "policy": "cosine"},
+    "schedule": {"epochs": 20, "warmup_epochs": 1, "policy": "cosine"},
     "train": {"amp": False, "channels_last": False, "tensorboard": False, "eval_every": 1},
 }
 
@@ -59,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--models", nargs="+", default=list(DEMO_MODELS), help="models to train")
     parser.add_argument("--epochs", type=int, default=DEMO_CONFIG["schedule"]["epochs"], help="epochs per model")
-    parser.add_argument("--videos-per-class", type=int, default=24, help="synthetic videos per class (default 24)")
+    parser.add_argument("--videos-per-class", type=int, default=48, help="synthetic videos per class (default 48)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data generation and training")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)

@@ -1,8 +1,9 @@
 """Clip transforms with one set of random parameters per clip.
 
-A clip enters as ``uint8 (T, H, W, 3)`` (what the readers return), is converted once to
-``float32 (T, 3, H, W)`` by :class:`ToTensor`, and leaves :class:`Normalize` as ``(3, T, H, W)``
-or, after a multi-crop, ``(V, 3, T, H, W)``. Every transform is ``(clip, label, rng) -> (clip,
+A clip enters as ``uint8 (T, H, W, 3)`` (what the readers return), becomes a ``(T, 3, H, W)``
+view in :class:`ToTensor`, stays ``uint8`` through crops and flips (a resize yields ``float32``),
+and leaves :class:`Normalize` as ``float32 (3, T, H, W)`` or, after a multi-crop,
+``(V, 3, T, H, W)``: frames already stored at the working size are never converted in full. Every transform is ``(clip, label, rng) -> (clip,
 label)`` so a horizontal flip can swap left/right classes (Something-Something's "from left to
 right" vs "from right to left"). Resizing is one vectorised ``interpolate`` over all frames.
 """
@@ -22,15 +23,15 @@ from vidaction.config import DataConfig
 def _resize(clip: Tensor, height: int, width: int) -> Tensor:
     if clip.shape[-2:] == (height, width):
         return clip
-    return F.interpolate(clip, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(clip.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
 
 
 class ToTensor:
-    """``uint8 (T, H, W, 3)`` (numpy or torch) -> ``float32 (T, 3, H, W)`` in [0, 255]."""
+    """``uint8 (T, H, W, 3)`` (numpy or torch) -> a ``(T, 3, H, W)`` view, values in [0, 255]."""
 
     def __call__(self, clip, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
         clip = torch.as_tensor(np.asarray(clip))
-        return clip.permute(0, 3, 1, 2).float(), label
+        return clip.permute(0, 3, 1, 2), label
 
 
 class Resize:
@@ -154,12 +155,12 @@ class Normalize:
     (``(V, T, 3, H, W) -> (V, 3, T, H, W)`` for multi-crop views)."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = torch.tensor(mean).view(3, 1, 1) * 255.0
-        self.std = torch.tensor(std).view(3, 1, 1) * 255.0
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        clip = (clip - self.mean) / self.std
-        return clip.transpose(-4, -3).contiguous(), label
+        clip = (clip.transpose(-4, -3).float() - self.mean[:, None]) / self.std[:, None]
+        return clip.contiguous(), label
 
 
 class Compose:

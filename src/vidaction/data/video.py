@@ -70,7 +70,6 @@ class VideoReader:
         try:
             with av.open(self.path) as container:
                 stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
                 if first > self._pts[0]:
                     container.seek(first, stream=stream, backward=True, any_frame=False)
                 for frame in container.decode(stream):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from vidaction.viz.figures import save_figure
 
 
 def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | Path, normalize: bool = True) -> Path:
@@ -29,9 +28,4 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | Pa
                             va="center", fontsize=7, color="white" if shown[i, j] > 0.5 * shown.max() else "black")
     ax.set(xlabel="predicted", ylabel="true", title="confusion matrix" + (" (row-normalised)" if normalize else ""))
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
