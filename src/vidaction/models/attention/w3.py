@@ -19,7 +19,9 @@ Decisions where the paper is silent (all cited sections are of the W3 paper):
   ``6 C^2`` parameters per block (25 M at C = 2048), against the small overhead of Table 6.
   ``temporal_mode="dense"`` mixes channels through a ``C -> C/r -> C`` bottleneck instead.
 - A ReLU separates the two temporal layers of eq. 4 and the two 3D layers of eq. 6; without it
-  each pair would collapse into one linear filter. The 3D sub-network keeps a single channel.
+  each pair would collapse into one linear filter. The 3D sub-network has ``spatial_hidden=4``
+  channels between its layers: with a single channel one ReLU can switch off the whole mask's
+  temporal reasoning (and its gradient) for good.
 - No BatchNorm inside the attention (none is mentioned); all convolutions have biases.
 
 Shapes: ``x`` is ``(N*T, C, H, W)`` with ``num_frames=T`` (TSM/TSN layout) or ``(N, C, T, H, W)``
@@ -93,15 +95,15 @@ class ChannelTemporalAttention(nn.Module):
 class SpatioTemporalAttention(nn.Module):
     """``M^s`` of eqs. 5-6: ``(N, C, T, H, W) -> (N, 1, T, H, W)`` in [0, 1]."""
 
-    def __init__(self, spatial_kernel: int = 7, temporal_kernel: int = 3) -> None:
+    def __init__(self, spatial_kernel: int = 7, temporal_kernel: int = 3, hidden: int = 4) -> None:
         super().__init__()
         self.spatial_kernel = spatial_kernel
         self.frame_conv = nn.Conv3d(2, 1, (1, spatial_kernel, spatial_kernel),
                                     padding=(0, spatial_kernel // 2, spatial_kernel // 2))
         pad = temporal_kernel // 2
         self.video_cnn = nn.Sequential(
-            nn.Conv3d(1, 1, temporal_kernel, padding=pad), nn.ReLU(inplace=True),
-            nn.Conv3d(1, 1, temporal_kernel, padding=pad),
+            nn.Conv3d(1, hidden, temporal_kernel, padding=pad), nn.ReLU(inplace=True),
+            nn.Conv3d(hidden, 1, temporal_kernel, padding=pad),
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -6,6 +6,15 @@ TSM adds a temporal shift of 1/``shift_div`` of the channels each way (zero padd
 branch before ``conv1`` of every block, the published "blockres" placement; it costs no parameters
 and no multiply-accumulates.
 
+``attention="w3"`` (or ``"cbam"``) puts an attention block on the residual branch of every block of
+the stages in ``attention_stages``, after the last BatchNorm and before the addition (W3 Sec. 3.3;
+the placement of image attention modules). ``refine=True`` adds W3's attention-guided feature
+refinement (eqs. 7-8): the spatial masks of the last block of each attended stage are
+average-pooled to the last stage's size, concatenated, mapped by a 1x1 conv + ReLU to ``C_l``
+channels and added to the last stage's features, frame by frame; ``forward_features`` then returns
+the refined map as ``"layer4"``. Both add parameters under ``attention.*`` and ``refine.*`` names,
+so plain ResNet weights still load, with those reported missing.
+
 Parameter names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layerX.0.downsample.0``, ``fc``; v1.5 with the stride on the 3x3 conv), so ImageNet weights and
 official TSM checkpoints load through :func:`vidaction.models.load_pretrained`.
@@ -15,7 +24,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+import torch
+import torch.nn.functional as F
+
 from vidaction.config import IMAGENET_MEAN, IMAGENET_STD
+from vidaction.models.attention.cbam import CBAM
+from vidaction.models.attention.w3 import W3Attention
 from vidaction.models.layers.temporal_shift import TemporalShift
 from vidaction.models.registry import register_model
 
@@ -25,9 +39,11 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, channels: int, stride: int, shift: TemporalShift | None) -> None:
+    def __init__(self, in_channels: int, channels: int, stride: int, shift: TemporalShift | None,
+                 attention: nn.Module | None = None) -> None:
         super().__init__()
         self.shift = shift
+        self.attention = attention
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
@@ -38,7 +54,8 @@ class BasicBlock(nn.Module):
     def residual(self, x: Tensor) -> Tensor:
         out = self.shift(x) if self.shift is not None else x
         out = self.relu(self.bn1(self.conv1(out)))
-        return self.bn2(self.conv2(out))
+        out = self.bn2(self.conv2(out))
+        return self.attention(out) if self.attention is not None else out
 
     def forward(self, x: Tensor) -> Tensor:
         identity = self.downsample(x) if self.downsample is not None else x
@@ -50,9 +67,11 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, channels: int, stride: int, shift: TemporalShift | None) -> None:
+    def __init__(self, in_channels: int, channels: int, stride: int, shift: TemporalShift | None,
+                 attention: nn.Module | None = None) -> None:
         super().__init__()
         self.shift = shift
+        self.attention = attention
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
@@ -66,7 +85,8 @@ class Bottleneck(nn.Module):
         out = self.shift(x) if self.shift is not None else x
         out = self.relu(self.bn1(self.conv1(out)))
         out = self.relu(self.bn2(self.conv2(out)))
-        return self.bn3(self.conv3(out))
+        out = self.bn3(self.conv3(out))
+        return self.attention(out) if self.attention is not None else out
 
     def forward(self, x: Tensor) -> Tensor:
         identity = self.downsample(x) if self.downsample is not None else x
@@ -92,14 +112,27 @@ class ResNetTSM(nn.Module):
         dropout: dropout before the classifier.
         base_width: channels of the stem (64 in the standard ResNets); narrow variants for CPU.
         in_channels: input channels (3 for RGB).
+        attention: ``None``, ``"w3"`` or ``"cbam"`` on every block of ``attention_stages``.
+        attention_stages: 1-based stage numbers that get attention (default all four).
+        attention_reduction: r of the attention MLPs.
+        refine: W3's attention-guided feature refinement (needs ``attention``).
     """
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...], num_classes: int,
                  num_frames: int, shift: bool, shift_div: int = 8, dropout: float = 0.5, base_width: int = 64,
-                 in_channels: int = 3) -> None:
+                 in_channels: int = 3, attention: str | None = None,
+                 attention_stages: tuple[int, ...] = (1, 2, 3, 4), attention_reduction: int = 16,
+                 refine: bool = False) -> None:
         super().__init__()
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if attention not in (None, "w3", "cbam"):
+            raise ValueError(f"attention must be None, 'w3' or 'cbam', got {attention!r}")
+        bad_stages = [s for s in attention_stages if s not in range(1, len(layers) + 1)]
+        if attention and bad_stages:
+            raise ValueError(f"attention_stages {bad_stages} do not exist: this ResNet has stages 1..{len(layers)}")
+        if refine and attention is None:
+            raise ValueError("refine=True (attention-guided feature refinement) needs attention='w3' or 'cbam'")
         self.num_frames = num_frames
         self.in_channels = in_channels
         self.is_shift = shift
@@ -113,15 +146,22 @@ class ResNetTSM(nn.Module):
             stride = 1 if index == 0 else 2
             reduction *= stride
             stage = []
+            out_channels = base_width * 2 ** index * block.expansion
             for position in range(count):
+                attend = None
+                if attention and index + 1 in attention_stages:
+                    attend = (W3Attention(out_channels, num_frames, attention_reduction) if attention == "w3"
+                              else CBAM(out_channels, attention_reduction))
                 stage.append(block(channels, base_width * 2 ** index, stride if position == 0 else 1,
-                                   TemporalShift(num_frames, shift_div) if shift else None))
-                channels = base_width * 2 ** index * block.expansion
+                                   TemporalShift(num_frames, shift_div) if shift else None, attend))
+                channels = out_channels
             self.add_module(f"layer{index + 1}", nn.Sequential(*stage))
             self.feature_info.append(dict(num_chs=channels, reduction_t=1, reduction_s=reduction,
                                           name=f"layer{index + 1}"))
         self.stage_names = [info["name"] for info in self.feature_info]
         self.num_features = channels
+        self.attention_stages = tuple(sorted(attention_stages)) if attention else ()
+        self.refine = nn.Conv2d(len(self.attention_stages), channels, 1) if refine else None
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(channels, num_classes)
         self.pretrained_cfg = dict(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), num_frames=num_frames,
@@ -158,7 +198,25 @@ class ResNetTSM(nn.Module):
         for name in self.stage_names[1:]:
             out = getattr(self, name)(out)
             features[name] = out
+        if self.refine is not None:
+            features[self.stage_names[-1]] = out + self.refinement(out.shape[-2:])
         return {k: v.view(n, t, *v.shape[1:]).transpose(1, 2) for k, v in features.items()}
+
+    def attention_masks(self) -> dict[str, torch.Tensor]:
+        """Spatial masks ``(N, 1, T, H_j, W_j)`` of the last block of each attended stage, from the
+        last forward pass (for refinement and pictures)."""
+        masks = {}
+        for j in self.attention_stages:
+            spatial = getattr(self, f"layer{j}")[-1].attention.last_masks.spatial
+            if spatial.dim() == 4:
+                spatial = spatial.view(-1, self.num_frames, *spatial.shape[1:]).transpose(1, 2)
+            masks[f"layer{j}"] = spatial
+        return masks
+
+    def refinement(self, size: torch.Size) -> torch.Tensor:
+        """``f_ref(M^ms)`` of eqs. 7-8: ``(N*T, C_l, H_l, W_l)`` to add to the last stage."""
+        pooled = [F.adaptive_avg_pool2d(m.transpose(1, 2).flatten(0, 1), size) for m in self.attention_masks().values()]
+        return F.relu(self.refine(torch.cat(pooled, dim=1)))
 
     def frame_logits(self, features: dict[str, Tensor]) -> Tensor:
         """Per-frame class scores ``(N, T, K)`` from the last stage ``(N, C, T, H, W)``."""
@@ -177,51 +235,68 @@ class ResNetTSM(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _build(block, layers, shift, num_classes, num_frames, dropout, shift_div, base_width, in_channels):
-    return ResNetTSM(block, layers, num_classes, num_frames, shift=shift, shift_div=shift_div,
-                     dropout=dropout, base_width=base_width, in_channels=in_channels)
+def _build(block, layers, shift, num_classes, num_frames, **options) -> ResNetTSM:
+    return ResNetTSM(block, layers, num_classes, num_frames, shift=shift, **options)
+
+
+AttentionStages = tuple[int, ...]
 
 
 @register_model
-def tsn_r18(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64,
-            in_channels: int = 3) -> ResNetTSM:
+def tsn_r18(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64, in_channels: int = 3,
+            attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
+            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
     """TSN with a ResNet-18 backbone."""
-    return _build(BasicBlock, (2, 2, 2, 2), False, num_classes, num_frames, dropout, 8, base_width, in_channels)
+    return _build(BasicBlock, (2, 2, 2, 2), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
+                  in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
+                  attention_reduction=attention_reduction, refine=refine)
 
 
 @register_model
-def tsn_r50(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64,
-            in_channels: int = 3) -> ResNetTSM:
+def tsn_r50(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64, in_channels: int = 3,
+            attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
+            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
     """TSN with a ResNet-50 backbone."""
-    return _build(Bottleneck, (3, 4, 6, 3), False, num_classes, num_frames, dropout, 8, base_width, in_channels)
+    return _build(Bottleneck, (3, 4, 6, 3), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
+                  in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
+                  attention_reduction=attention_reduction, refine=refine)
 
 
 @register_model
 def tsm_r18(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
-            in_channels: int = 3) -> ResNetTSM:
+            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
+            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
     """TSM (blockres shift) with a ResNet-18 backbone."""
-    return _build(BasicBlock, (2, 2, 2, 2), True, num_classes, num_frames, dropout, shift_div, base_width,
-                  in_channels)
+    return _build(BasicBlock, (2, 2, 2, 2), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
+                  base_width=base_width, in_channels=in_channels, attention=attention,
+                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine)
 
 
 @register_model
 def tsm_r50(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
-            in_channels: int = 3) -> ResNetTSM:
+            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
+            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
     """TSM (blockres shift) with a ResNet-50 backbone: 33.0 G MACs at 8x224x224 in the paper."""
-    return _build(Bottleneck, (3, 4, 6, 3), True, num_classes, num_frames, dropout, shift_div, base_width,
-                  in_channels)
+    return _build(Bottleneck, (3, 4, 6, 3), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
+                  base_width=base_width, in_channels=in_channels, attention=attention,
+                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine)
 
 
 @register_model
-def tsn_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, base_width: int = 8,
-             in_channels: int = 3) -> ResNetTSM:
+def tsn_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, base_width: int = 8, in_channels: int = 3,
+             attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
+             attention_reduction: int = 4, refine: bool = False) -> ResNetTSM:
     """A one-block-per-stage, 8-channel TSN for tests."""
-    return _build(BasicBlock, (1, 1, 1, 1), False, num_classes, num_frames, dropout, 8, base_width, in_channels)
+    return _build(BasicBlock, (1, 1, 1, 1), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
+                  in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
+                  attention_reduction=attention_reduction, refine=refine)
 
 
 @register_model
 def tsm_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, shift_div: int = 8, base_width: int = 8,
-             in_channels: int = 3) -> ResNetTSM:
+             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
+             attention_reduction: int = 4, refine: bool = False) -> ResNetTSM:
     """A one-block-per-stage, 8-channel TSM for tests."""
-    return _build(BasicBlock, (1, 1, 1, 1), True, num_classes, num_frames, dropout, shift_div, base_width,
-                  in_channels)
+    return _build(BasicBlock, (1, 1, 1, 1), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
+                  base_width=base_width, in_channels=in_channels, attention=attention,
+                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine)

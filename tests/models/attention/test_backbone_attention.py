@@ -1,0 +1,63 @@
+"""W3/CBAM inside TSM blocks and attention-guided feature refinement (W3 eqs. 7-8)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidaction.models import create_model
+from vidaction.models.attention import CBAM, W3Attention
+from vidaction.models.flops import count_macs
+
+
+@pytest.mark.parametrize("attention, cls", [("w3", W3Attention), ("cbam", CBAM)])
+def test_every_block_of_listed_stages_gets_attention(attention, cls):
+    model = create_model("tsm_r18", num_classes=3, num_frames=4, base_width=8, attention=attention,
+                         attention_stages=(2, 4))
+    attended = [name for name, m in model.named_modules() if isinstance(m, cls)]
+    assert attended == ["layer2.0.attention", "layer2.1.attention", "layer4.0.attention", "layer4.1.attention"]
+
+
+@pytest.mark.parametrize("attention", ["w3", "cbam"])
+def test_refined_model_shapes_and_gradients(attention):
+    torch.manual_seed(0)
+    model = create_model("tsm_tiny", num_classes=3, num_frames=4, attention=attention, refine=True)
+    model(torch.randn(2, 3, 4, 32, 32)).logsumexp(1).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    masks = model.attention_masks()
+    assert list(masks) == ["layer1", "layer2", "layer3", "layer4"]
+    assert masks["layer2"].shape == (2, 1, 4, 4, 4)
+
+
+def test_refinement_adds_relu_conv_of_pooled_stage_masks():
+    torch.manual_seed(0)
+    refined = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3", refine=True).eval()
+    plain = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3").eval()
+    plain.load_state_dict({k: v for k, v in refined.state_dict().items() if not k.startswith("refine.")})
+    x = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        y = refined.forward_features(x)["layer4"]
+        base = plain.forward_features(x)["layer4"]
+        masks = [m.transpose(1, 2).flatten(0, 1) for m in refined.attention_masks().values()]
+        pooled = torch.cat([F.adaptive_avg_pool2d(m, y.shape[-2:]) for m in masks], 1)
+        expected = torch.relu(F.conv2d(pooled, refined.refine.weight, refined.refine.bias))
+    assert torch.allclose(y - base, expected.view(2, 4, *expected.shape[1:]).transpose(1, 2), atol=1e-5)
+
+
+def test_build_time_errors_name_the_problem():
+    with pytest.raises(ValueError, match="refine=True .* needs attention"):
+        create_model("tsm_tiny", num_classes=3, num_frames=4, refine=True)
+    with pytest.raises(ValueError, match=r"attention_stages \[5\] do not exist"):
+        create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3", attention_stages=(1, 5))
+    with pytest.raises(ValueError, match="attention must be"):
+        create_model("tsm_tiny", num_classes=3, num_frames=4, attention="se")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frames, attention, paper", [(16, None, 65.0), (16, "cbam", 66.5), (16, "w3", 67.1),
+                                                      (8, "w3", 33.5)])
+def test_macs_within_three_percent_of_w3_table_6(frames, attention, paper):
+    model = create_model("tsm_r50", num_classes=174, num_frames=frames, attention=attention,
+                         refine=attention == "w3")
+    macs, _ = count_macs(model, (1, 3, frames, 224, 224))
+    assert abs(macs / 1e9 - paper) / paper < 0.03
