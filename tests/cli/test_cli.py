@@ -147,3 +147,17 @@ def test_torchrun_two_cpu_processes(motion_dataset, tmp_path):
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1 and json.loads(lines[0])["num_videos"] == 32
     assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_visualize_attention(trained, motion_dataset, tmp_path):
+    config, out, _ = trained
+    video = motion_dataset / "videos" / "approach" / "v_approach_g01_c01.mp4"
+    overrides = [o for o in tiny_overrides(motion_dataset, tmp_path / "w3", epochs=1)]
+    run_cli("train", config, *overrides, "model.options.attention=w3", "model.options.refine=true")
+    png = tmp_path / "att.png"
+    assert "wrote" in run_cli("visualize-attention", tmp_path / "w3" / "last.pt", video, "--out", png).stdout
+    from PIL import Image
+
+    assert Image.open(png).size[0] > 400
+    plain = run_cli("visualize-attention", out / "last.pt", video, "--out", png, check=False)
+    assert plain.returncode == 2 and "has no attention blocks" in plain.stderr

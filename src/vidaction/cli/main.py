@@ -22,6 +22,7 @@ COMMANDS = {
     "list-models": "list_models",
     "flops": "flops",
     "convert-checkpoint": "convert_checkpoint",
+    "visualize-attention": "visualize_attention",
 }
 
 
