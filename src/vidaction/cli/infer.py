@@ -25,18 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from vidaction.data.build import build_dataset_for_records
-    from vidaction.data.errors import VideoDecodeError
-    from vidaction.data.records import VideoRecord
+    from vidaction.data.build import load_test_clip
     from vidaction.engine.experiment import load_trained_model
 
     model, cfg, class_names = load_trained_model(args.checkpoint)
-    dataset = build_dataset_for_records(cfg.data, [VideoRecord(args.video, -1)], train=False)
-    item = dataset[0]
-    if item["clip"] is None:
-        raise VideoDecodeError(args.video, item["error"].split(": ", 1)[-1])
-    clip = item["clip"]
-    views = clip if clip.dim() == 5 else clip.unsqueeze(0)
+    views = load_test_clip(cfg.data, args.video)
     model = model.to(args.device).eval()
     with torch.no_grad():
         probabilities = model(views.to(args.device)).mean(0).softmax(0).cpu()

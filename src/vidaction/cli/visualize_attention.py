@@ -24,9 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from vidaction.config import ConfigError
-    from vidaction.data.build import build_dataset_for_records
-    from vidaction.data.errors import VideoDecodeError
-    from vidaction.data.records import VideoRecord
+    from vidaction.data.build import load_test_clip
     from vidaction.engine.experiment import load_trained_model
     from vidaction.viz.attention import overlay_grid
 
@@ -34,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(model, "attention_stages", ()):
         raise ConfigError(f"{args.checkpoint}: model {cfg.model.name} has no attention blocks "
                           "(train with model.options.attention=w3 or cbam)")
-    item = build_dataset_for_records(cfg.data, [VideoRecord(args.video, -1)], train=False)[0]
-    if item["clip"] is None:
-        raise VideoDecodeError(args.video, item["error"].split(": ", 1)[-1])
-    clip = item["clip"] if item["clip"].dim() == 4 else item["clip"][0]
+    clip = load_test_clip(cfg.data, args.video)[0]
     model.eval()
     with torch.no_grad():
         scores = model(clip.unsqueeze(0))[0].softmax(0)

@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 
 from vidaction.config import DataConfig
 from vidaction.data.dataset import EpochSampler, VideoClipDataset, collate_clips
+from vidaction.data.errors import VideoDecodeError
 from vidaction.data.formats.filelist import list_class_names, read_filelist
 from vidaction.data.formats.kinetics import read_kinetics
 from vidaction.data.formats.something import read_sthv1, read_sthv2
@@ -77,6 +78,14 @@ def build_dataset_for_records(cfg: DataConfig, records: list[VideoRecord], train
     return VideoClipDataset(records, make_reader_factory(cfg), sampler, transform,
                             num_clips=1 if train else cfg.test_clips, train=train, seed=seed,
                             decode_cache=cfg.decode_cache)
+
+
+def load_test_clip(cfg: DataConfig, path: str):
+    """All test views of one video, ``(V, 3, T, H, W)``, or :class:`VideoDecodeError`."""
+    item = build_dataset_for_records(cfg, [VideoRecord(path, -1)], train=False)[0]
+    if item["clip"] is None:
+        raise VideoDecodeError(path, item["error"].split(": ", 1)[-1])
+    return item["clip"] if item["clip"].dim() == 5 else item["clip"].unsqueeze(0)
 
 
 def build_loader(dataset: VideoClipDataset, cfg: DataConfig, train: bool, distributed: bool = False) -> DataLoader:
