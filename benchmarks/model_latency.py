@@ -1,6 +1,8 @@
-"""Forward and forward+backward latency of TSN vs TSM, measured interleaved in one run.
+"""Forward and forward+backward latency of several models, measured interleaved in one run.
 
-Run: python benchmarks/model_latency.py [--repeats 5] [--device cuda --amp --channels-last]
+A model is a registered name with optional builder options: ``tsm_r50:attention=w3,refine=true``.
+Run: python benchmarks/model_latency.py [--models tsn_r50 tsm_r50] [--repeats 5]
+     [--device cuda --amp --channels-last] [--forward-only]
 """
 
 from __future__ import annotations
@@ -10,7 +12,18 @@ import argparse
 import torch
 
 from common import environment, median_seconds
+from vidaction.config import parse_override
 from vidaction.models import create_model
+
+
+def build(spec: str, num_frames: int):
+    """``name[:key=value,key=value]`` -> model."""
+    name, _, options = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, options.split(",")):
+        keys, value = parse_override(item)
+        kwargs[".".join(keys)] = value
+    return create_model(name, num_classes=400, num_frames=num_frames, **kwargs)
 
 
 def main() -> None:
@@ -24,11 +37,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--forward-only", action="store_true", help="skip the forward+backward timing")
     args = parser.parse_args()
     device = torch.device(args.device)
     models = {}
     for name in args.models:
-        model = create_model(name, num_classes=400, num_frames=args.frames).to(device)
+        model = build(name, args.frames).to(device)
         if args.channels_last:
             model = model.to(memory_format=torch.channels_last)
         models[name] = model
@@ -58,13 +72,14 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, model in models.items():
             results[name]["forward"].append(median_seconds(forward(model), args.repeats))
-            results[name]["train"].append(median_seconds(train_step(model), args.repeats))
+            if not args.forward_only:
+                results[name]["train"].append(median_seconds(train_step(model), args.repeats))
     base = args.models[0]
     print(f"environment: {environment()}, device {device}, amp={args.amp}, channels_last={args.channels_last}")
     print(f"input {args.batch}x3x{args.frames}x{args.size}x{args.size}; median of {args.rounds} rounds x {args.repeats} runs")
     print("| model | forward (ms) | ratio | forward+backward (ms) | ratio |")
     print("|---|---|---|---|---|")
-    med = {n: {k: sorted(v)[len(v) // 2] for k, v in r.items()} for n, r in results.items()}
+    med = {n: {k: sorted(v)[len(v) // 2] if v else float("nan") for k, v in r.items()} for n, r in results.items()}
     for name in models:
         f, t = med[name]["forward"], med[name]["train"]
         print(f"| {name} | {1e3 * f:.0f} | {f / med[base]['forward']:.3f} | {1e3 * t:.0f} | {t / med[base]['train']:.3f} |")

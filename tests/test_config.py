@@ -73,3 +73,13 @@ def test_saved_config_round_trips(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "w3" in p.parts], ids=lambda p: p.name)
+def test_w3_configs_build_their_models(path):
+    from vidaction.engine.experiment import build_model
+
+    cfg = load_config(path)
+    model = build_model(cfg.model, cfg.model.num_classes, cfg.data.num_frames)
+    assert model.attention_stages == (1, 2, 3, 4)
+    assert (model.refine is not None) == cfg.model.options.get("refine", False)

@@ -1,6 +1,6 @@
 """Typed experiment configuration: dataclasses loaded from YAML with dotted overrides.
 
-One dataclass per concern (data, model, optim, schedule, train); each component receives only its
+One dataclass per concern (data, model, optim, schedule, train, recipe); each component receives only its
 own sub-config. A YAML file may name a parent with ``_base_: relative/path.yaml``; the child's keys
 override the parent's, section by section. Unknown keys fail at load time with the closest valid
 key; cross-field checks live in ``__post_init__``.
@@ -175,6 +175,28 @@ class TrainConfig:
 
 
 @dataclass
+class RecipeConfig:
+    """How training is staged.
+
+    ``standard``: one run. ``mfr``: W3's mature feature-guided regularisation (Sec. 3.4): stage 1
+    trains a teacher (into ``<out_dir>/teacher``) unless ``teacher`` names a checkpoint; stage 2
+    trains a student of the same architecture (into ``<out_dir>/student``) with cross-entropy plus
+    ``mimic_weight`` x the per-frame L2 distance to the frozen teacher's refined features (eq. 9).
+    """
+
+    name: str = "standard"
+    teacher: str = ""
+    mimic_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _one_of("recipe.name", self.name, ("standard", "mfr"))
+        if self.mimic_weight < 0:
+            raise ConfigError(f"recipe.mimic_weight must be >= 0, got {self.mimic_weight}")
+        if self.teacher and self.name != "mfr":
+            raise ConfigError("recipe.teacher is only used by recipe.name=mfr")
+
+
+@dataclass
 class ExperimentConfig:
     """The whole tree; the CLI splits it and hands each component its own part."""
 
@@ -183,6 +205,7 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
 
 def _one_of(key: str, value: Any, allowed: tuple) -> None:

@@ -161,3 +161,21 @@ def test_visualize_attention(trained, motion_dataset, tmp_path):
     assert Image.open(png).size[0] > 400
     plain = run_cli("visualize-attention", out / "last.pt", video, "--out", png, check=False)
     assert plain.returncode == 2 and "has no attention blocks" in plain.stderr
+
+
+def test_mfr_recipe_trains_teacher_then_student(trained, motion_dataset, tmp_path):
+    config, plain_run, _ = trained
+    overrides = tiny_overrides(motion_dataset, tmp_path / "mfr", epochs=1)
+    w3 = ["model.options.attention=w3", "model.options.refine=true", "recipe.name=mfr", "recipe.mimic_weight=0.5"]
+    proc = run_cli("train", config, *overrides, *w3, "train.log_every=1")
+    assert "MFR stage 1" in proc.stderr + proc.stdout and "MFR stage 2" in proc.stderr + proc.stdout
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["epochs"] == 1
+    for stage in ("teacher", "student"):
+        assert (tmp_path / "mfr" / stage / "best.pt").is_file()
+    steps = [json.loads(line) for line in (tmp_path / "mfr" / "student" / "metrics.jsonl").read_text().splitlines()]
+    student_steps = [s for s in steps if s["kind"] == "train_step"]
+    assert student_steps and all(s["mimic"] > 0 and "ce" in s for s in student_steps)
+    mismatch = run_cli("train", config, *tiny_overrides(motion_dataset, tmp_path / "bad", epochs=1), *w3,
+                       f"recipe.teacher={plain_run / 'last.pt'}", check=False)
+    assert mismatch.returncode == 2
+    assert "not the student's architecture; differing keys: layer1.0.attention" in mismatch.stderr

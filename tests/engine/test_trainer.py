@@ -60,7 +60,7 @@ def test_bad_videos_are_skipped_counted_and_limited(tmp_path, capsys):
 
 def test_nan_loss_stops_before_the_update(tmp_path):
     trainer = make_trainer(tmp_path, epochs=1, data=ToyClips(nan_at=0))
-    with pytest.raises(NonFiniteLossError, match="loss is nan at epoch 1"):
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan \(ce=nan\) at epoch 1"):
         trainer.fit()
     saved = load_checkpoint(tmp_path / "interrupted.pt")
     assert all(torch.isfinite(v.float()).all() for v in saved["model"].values())

@@ -14,10 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidaction.config import ExperimentConfig, ModelConfig, config_from_dict, config_to_dict, save_config
+from vidaction.config import (ConfigError, ExperimentConfig, ModelConfig, RecipeConfig, config_from_dict,
+                              config_to_dict, save_config)
 from vidaction.data.build import build_dataset, build_loader
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint
+from vidaction.engine.objectives import MatureFeatureObjective
 from vidaction.engine.trainer import Trainer
 from vidaction.models import create_model, load_pretrained
 
@@ -42,32 +44,71 @@ def _attach_preprocessing(model: nn.Module, cfg: ExperimentConfig, class_names: 
 
 
 def run_training(cfg: ExperimentConfig, log=print) -> dict[str, Any]:
-    """Train and evaluate as configured; returns the final validation metrics."""
+    """Train and evaluate as configured (one run, or the two MFR stages); returns the final metrics."""
     distributed.init_distributed()
     try:
-        train_set, class_names = build_dataset(cfg.data, "train")
-        val_set, _ = build_dataset(cfg.data, "val")
-        num_classes = cfg.model.num_classes or len(class_names)
-        model = build_model(cfg.model, num_classes, cfg.data.num_frames)
-        if cfg.model.pretrained:
-            report = load_pretrained(model, cfg.model.pretrained)
-            if distributed.is_main_process():
-                log(f"loaded {cfg.model.pretrained}: {report}")
-        _attach_preprocessing(model, cfg, class_names)
-        is_distributed = distributed.world_size() > 1
-        train_loader = build_loader(train_set, cfg.data, train=True, distributed=is_distributed)
-        val_loader = build_loader(val_set, cfg.data, train=False, distributed=is_distributed)
-        out_dir = Path(cfg.train.out_dir)
-        if distributed.is_main_process():
-            out_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, out_dir / "config.yaml")
-            (out_dir / "classes.txt").write_text("\n".join(class_names) + "\n")
-        trainer = Trainer(model, cfg.optim, cfg.schedule, cfg.train, train_loader, val_loader,
-                          class_names, max_bad_fraction=cfg.data.max_bad_fraction,
-                          extra_state={"config": config_to_dict(cfg)})
-        return trainer.fit()
+        if cfg.recipe.name == "standard":
+            return _run_single(cfg, log)
+        return _run_mfr(cfg, log)
     finally:
         distributed.cleanup()
+
+
+def _run_mfr(cfg: ExperimentConfig, log) -> dict[str, Any]:
+    out = Path(cfg.train.out_dir)
+    teacher = cfg.recipe.teacher
+    if not teacher:
+        if distributed.is_main_process():
+            log(f"MFR stage 1: training the teacher into {out / 'teacher'}")
+        _run_single(replace(cfg, train=replace(cfg.train, out_dir=str(out / "teacher")),
+                            recipe=RecipeConfig()), log)
+        teacher = str(out / "teacher" / "best.pt")
+        distributed.barrier()
+    if distributed.is_main_process():
+        log(f"MFR stage 2: training the student into {out / 'student'} with teacher {teacher}")
+    student_cfg = replace(cfg, train=replace(cfg.train, out_dir=str(out / "student")),
+                          recipe=replace(cfg.recipe, teacher=teacher))
+    return _run_single(student_cfg, log)
+
+
+def check_same_architecture(student: nn.Module, teacher: nn.Module, teacher_path: str) -> None:
+    """MFR needs the teacher to be the student's architecture; name every key that differs."""
+    ours, theirs = student.state_dict(), teacher.state_dict()
+    differing = sorted(set(ours) ^ set(theirs))
+    differing += [f"{k} {tuple(theirs[k].shape)} vs {tuple(ours[k].shape)}" for k in ours
+                  if k in theirs and ours[k].shape != theirs[k].shape]
+    if differing:
+        shown = ", ".join(differing[:8]) + (f", ... ({len(differing) - 8} more)" if len(differing) > 8 else "")
+        raise ConfigError(f"recipe.teacher {teacher_path} is not the student's architecture; differing keys: {shown}")
+
+
+def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
+    train_set, class_names = build_dataset(cfg.data, "train")
+    val_set, _ = build_dataset(cfg.data, "val")
+    num_classes = cfg.model.num_classes or len(class_names)
+    model = build_model(cfg.model, num_classes, cfg.data.num_frames)
+    if cfg.model.pretrained:
+        report = load_pretrained(model, cfg.model.pretrained)
+        if distributed.is_main_process():
+            log(f"loaded {cfg.model.pretrained}: {report}")
+    _attach_preprocessing(model, cfg, class_names)
+    objective = None
+    if cfg.recipe.name == "mfr":
+        teacher, _, _ = load_trained_model(cfg.recipe.teacher)
+        check_same_architecture(model, teacher, cfg.recipe.teacher)
+        objective = MatureFeatureObjective(teacher, cfg.recipe.mimic_weight, cfg.optim.label_smoothing)
+    is_distributed = distributed.world_size() > 1
+    train_loader = build_loader(train_set, cfg.data, train=True, distributed=is_distributed)
+    val_loader = build_loader(val_set, cfg.data, train=False, distributed=is_distributed)
+    out_dir = Path(cfg.train.out_dir)
+    if distributed.is_main_process():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+        (out_dir / "classes.txt").write_text("\n".join(class_names) + "\n")
+    trainer = Trainer(model, cfg.optim, cfg.schedule, cfg.train, train_loader, val_loader,
+                      class_names, max_bad_fraction=cfg.data.max_bad_fraction,
+                      extra_state={"config": config_to_dict(cfg)}, objective=objective)
+    return trainer.fit()
 
 
 def load_trained_model(checkpoint_path: str | Path) -> tuple[nn.Module, ExperimentConfig, list[str]]:

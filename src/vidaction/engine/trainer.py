@@ -37,6 +37,7 @@ from vidaction.config import OptimConfig, ScheduleConfig, TrainConfig
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidaction.engine.logger import RunLogger
+from vidaction.engine.objectives import CrossEntropyObjective
 from vidaction.engine.optim import build_optimizer, build_scheduler
 from vidaction.engine.partial_bn import freeze_partial_bn
 from vidaction.evaluation.classification import confusion_matrix, mean_class_accuracy, topk_accuracy
@@ -87,7 +88,8 @@ class Trainer:
 
     def __init__(self, model: nn.Module, optim_cfg: OptimConfig, schedule_cfg: ScheduleConfig,
                  train_cfg: TrainConfig, train_loader, val_loader, class_names: list[str],
-                 max_bad_fraction: float = 0.05, extra_state: dict[str, Any] | None = None) -> None:
+                 max_bad_fraction: float = 0.05, extra_state: dict[str, Any] | None = None,
+                 objective=None) -> None:
         self.optim_cfg, self.schedule_cfg, self.cfg = optim_cfg, schedule_cfg, train_cfg
         self.train_loader, self.val_loader = train_loader, val_loader
         self.class_names = list(class_names)
@@ -99,6 +101,7 @@ class Trainer:
         if train_cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = _resolve_device(train_cfg.device)
+        self.objective = (objective or CrossEntropyObjective(optim_cfg.label_smoothing)).to(self.device)
         self.cuda = self.device.type == "cuda"
         self.use_amp = train_cfg.amp and self.cuda
         self.channels_last = train_cfg.channels_last and self.cuda
@@ -181,13 +184,13 @@ class Trainer:
             clip, labels = self._to_device(batch["clip"]), batch["label"].to(self.device)
             buffers = [b.detach().clone() for b in self.model.buffers()]
             with torch.autocast(self.device.type, enabled=self.use_amp):
-                logits = self.net(clip)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.optim_cfg.label_smoothing)
+                loss, logits, terms = self.objective(self.net, clip, labels)
             if not torch.isfinite(loss):
                 with torch.no_grad():
                     for buffer, saved in zip(self.model.buffers(), buffers):
                         buffer.copy_(saved)
-                raise NonFiniteLossError(f"cross-entropy loss is {loss.item()} at epoch {epoch + 1}, step "
+                bad_terms = ", ".join(f"{k}={v.item()}" for k, v in terms.items() if not torch.isfinite(v)) or "total"
+                raise NonFiniteLossError(f"loss is {loss.item()} ({bad_terms}) at epoch {epoch + 1}, step "
                                          f"{self.global_step}: stopped before updating the weights")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -202,7 +205,8 @@ class Trainer:
             totals += torch.tensor([loss.item() * n, (logits.argmax(1) == labels).sum().item(), n, 0.0])
             if self.global_step % self.cfg.log_every == 0:
                 lr = self.optimizer.param_groups[0]["lr"]
-                self.logger.log("train_step", self.global_step, loss=loss.item(), lr=lr)
+                self.logger.log("train_step", self.global_step, loss=loss.item(), lr=lr,
+                                **{k: v.item() for k, v in terms.items()})
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
         totals[3] = len(bad)
         totals = distributed.all_reduce_sum(totals.to(self.device)).cpu()

@@ -1,1 +1,1 @@
-"""vidaction.losses."""
+"""Training objectives: distillation (W3 eq. 9)."""

@@ -99,6 +99,16 @@ def _downsample(in_channels: int, out_channels: int, stride: int) -> nn.Sequenti
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
 
 
+def _attention_block(kind: str, channels: int, num_frames: int, reduction: int, options: dict,
+                     where: str) -> nn.Module:
+    try:
+        if kind == "w3":
+            return W3Attention(channels, num_frames, reduction, **options)
+        return CBAM(channels, reduction, **options)
+    except TypeError as exc:
+        raise ValueError(f"attention_options {options} do not fit {kind!r} at {where}: {exc}") from exc
+
+
 class ResNetTSM(nn.Module):
     """TSN/TSM ResNet: ``(N, C_in, T, H, W) -> (N, num_classes)``.
 
@@ -116,13 +126,16 @@ class ResNetTSM(nn.Module):
         attention_stages: 1-based stage numbers that get attention (default all four).
         attention_reduction: r of the attention MLPs.
         refine: W3's attention-guided feature refinement (needs ``attention``).
+        attention_options: extra keyword arguments of the attention block, e.g. W3's
+            ``{"use_spatial": False}`` or ``{"use_temporal": False}`` (Table 5 ablations) or
+            ``{"temporal_mode": "dense"}``.
     """
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...], num_classes: int,
                  num_frames: int, shift: bool, shift_div: int = 8, dropout: float = 0.5, base_width: int = 64,
                  in_channels: int = 3, attention: str | None = None,
                  attention_stages: tuple[int, ...] = (1, 2, 3, 4), attention_reduction: int = 16,
-                 refine: bool = False) -> None:
+                 refine: bool = False, attention_options: dict | None = None) -> None:
         super().__init__()
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
@@ -150,8 +163,8 @@ class ResNetTSM(nn.Module):
             for position in range(count):
                 attend = None
                 if attention and index + 1 in attention_stages:
-                    attend = (W3Attention(out_channels, num_frames, attention_reduction) if attention == "w3"
-                              else CBAM(out_channels, attention_reduction))
+                    attend = _attention_block(attention, out_channels, num_frames, attention_reduction,
+                                              attention_options or {}, f"layer{index + 1}.{position}")
                 stage.append(block(channels, base_width * 2 ** index, stride if position == 0 else 1,
                                    TemporalShift(num_frames, shift_div) if shift else None, attend))
                 channels = out_channels
@@ -231,8 +244,11 @@ class ResNetTSM(nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes)
         self._init_classifier()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
+        """Scores ``(N, K)``; with ``return_features`` also the stage outputs (for distillation)."""
+        features = self.forward_features(x)
+        scores = self.forward_head(features)
+        return (scores, features) if return_features else scores
 
 
 def _build(block, layers, shift, num_classes, num_frames, **options) -> ResNetTSM:
@@ -245,58 +261,70 @@ AttentionStages = tuple[int, ...]
 @register_model
 def tsn_r18(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64, in_channels: int = 3,
             attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
+            attention_reduction: int = 16, refine: bool = False,
+            attention_options: dict | None = None) -> ResNetTSM:
     """TSN with a ResNet-18 backbone."""
     return _build(BasicBlock, (2, 2, 2, 2), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
                   in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
-                  attention_reduction=attention_reduction, refine=refine)
+                  attention_reduction=attention_reduction, refine=refine,
+                  attention_options=attention_options)
 
 
 @register_model
 def tsn_r50(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64, in_channels: int = 3,
             attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
+            attention_reduction: int = 16, refine: bool = False,
+            attention_options: dict | None = None) -> ResNetTSM:
     """TSN with a ResNet-50 backbone."""
     return _build(Bottleneck, (3, 4, 6, 3), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
                   in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
-                  attention_reduction=attention_reduction, refine=refine)
+                  attention_reduction=attention_reduction, refine=refine,
+                  attention_options=attention_options)
 
 
 @register_model
 def tsm_r18(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
+            attention_reduction: int = 16, refine: bool = False,
+            attention_options: dict | None = None) -> ResNetTSM:
     """TSM (blockres shift) with a ResNet-18 backbone."""
     return _build(BasicBlock, (2, 2, 2, 2), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
                   base_width=base_width, in_channels=in_channels, attention=attention,
-                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine)
+                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine,
+                  attention_options=attention_options)
 
 
 @register_model
 def tsm_r50(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False) -> ResNetTSM:
+            attention_reduction: int = 16, refine: bool = False,
+            attention_options: dict | None = None) -> ResNetTSM:
     """TSM (blockres shift) with a ResNet-50 backbone: 33.0 G MACs at 8x224x224 in the paper."""
     return _build(Bottleneck, (3, 4, 6, 3), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
                   base_width=base_width, in_channels=in_channels, attention=attention,
-                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine)
+                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine,
+                  attention_options=attention_options)
 
 
 @register_model
 def tsn_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, base_width: int = 8, in_channels: int = 3,
              attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-             attention_reduction: int = 4, refine: bool = False) -> ResNetTSM:
+             attention_reduction: int = 4, refine: bool = False,
+            attention_options: dict | None = None) -> ResNetTSM:
     """A one-block-per-stage, 8-channel TSN for tests."""
     return _build(BasicBlock, (1, 1, 1, 1), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
                   in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
-                  attention_reduction=attention_reduction, refine=refine)
+                  attention_reduction=attention_reduction, refine=refine,
+                  attention_options=attention_options)
 
 
 @register_model
 def tsm_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, shift_div: int = 8, base_width: int = 8,
              in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-             attention_reduction: int = 4, refine: bool = False) -> ResNetTSM:
+             attention_reduction: int = 4, refine: bool = False,
+            attention_options: dict | None = None) -> ResNetTSM:
     """A one-block-per-stage, 8-channel TSM for tests."""
     return _build(BasicBlock, (1, 1, 1, 1), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
                   base_width=base_width, in_channels=in_channels, attention=attention,
-                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine)
+                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine,
+                  attention_options=attention_options)
