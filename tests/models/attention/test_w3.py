@@ -89,3 +89,16 @@ def test_bad_arguments_are_named():
         W3Attention(8)(torch.randn(4, 8, 5, 5))
     with pytest.raises(ValueError, match="multiple of num_frames"):
         W3Attention(8, num_frames=3)(torch.randn(4, 8, 5, 5))
+
+
+@pytest.mark.parametrize("kernel, channels", [((3, 3, 3), (1, 4)), ((3, 3, 3), (4, 1)), ((1, 7, 7), (2, 1))])
+def test_conv3d_by_frames_equals_conv3d(kernel, channels):
+    from vidaction.models.attention.w3 import conv3d_by_frames
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(channels[0], channels[1], kernel, padding=tuple(k // 2 for k in kernel))
+    x = torch.randn(2, channels[0], 5, 9, 7, requires_grad=True)
+    ours = conv3d_by_frames(x, conv)
+    assert torch.allclose(ours, conv(x), atol=1e-5)
+    g = torch.randn_like(ours)
+    assert torch.allclose(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(conv(x), x, g)[0], atol=1e-5)

@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -92,6 +93,23 @@ class ChannelTemporalAttention(nn.Module):
         return torch.sigmoid(self.video_cnn(frame_mask))
 
 
+def conv3d_by_frames(x: Tensor, conv: nn.Conv3d) -> Tensor:
+    """``conv(x)`` for a stride-1, "same"-padded 3D conv on ``(N, C, T, H, W)`` with few channels,
+    computed as one 2D convolution over frames stacked with their temporal neighbours.
+
+    PyTorch's CPU Conv3d falls back to a slow unvectorised kernel for these one-channel attention
+    maps; stacking the ``k_t`` neighbours as channels (``C * k_t`` of them, a small copy) lets the
+    fast 2D path do the same arithmetic.
+    """
+    n, c, t, h, w = x.shape
+    kt, kh, kw = conv.kernel_size
+    padded = F.pad(x, (0, 0, 0, 0, kt // 2, kt // 2))
+    windows = padded.unfold(2, kt, 1).permute(0, 2, 1, 5, 3, 4).reshape(n * t, c * kt, h, w)
+    weight = conv.weight.reshape(conv.out_channels, c * kt, kh, kw)
+    out = F.conv2d(windows, weight, conv.bias, padding=(kh // 2, kw // 2))
+    return out.view(n, t, conv.out_channels, h, w).transpose(1, 2)
+
+
 class SpatioTemporalAttention(nn.Module):
     """``M^s`` of eqs. 5-6: ``(N, C, T, H, W) -> (N, 1, T, H, W)`` in [0, 1]."""
 
@@ -108,8 +126,9 @@ class SpatioTemporalAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        frame_mask = torch.sigmoid(self.frame_conv(pooled))
-        return torch.sigmoid(self.video_cnn(frame_mask))
+        frame_mask = torch.sigmoid(conv3d_by_frames(pooled, self.frame_conv))
+        first, relu, second = self.video_cnn
+        return torch.sigmoid(conv3d_by_frames(relu(conv3d_by_frames(frame_mask, first)), second))
 
 
 class W3Attention(nn.Module):
@@ -150,9 +169,8 @@ class W3Attention(nn.Module):
     def _spatial_mask(self, x: Tensor) -> Tensor:
         if self.use_temporal:
             return self.spatial(x)
-        m = self.spatial
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return torch.sigmoid(m.frame_conv(pooled))
+        return torch.sigmoid(conv3d_by_frames(pooled, self.spatial.frame_conv))
 
     def forward(self, x: Tensor) -> Tensor:
         video = to_5d(x, self.num_frames)
