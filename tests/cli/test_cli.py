@@ -179,3 +179,17 @@ def test_mfr_recipe_trains_teacher_then_student(trained, motion_dataset, tmp_pat
                        f"recipe.teacher={plain_run / 'last.pt'}", check=False)
     assert mismatch.returncode == 2
     assert "not the student's architecture; differing keys: layer1.0.attention" in mismatch.stderr
+
+
+@pytest.mark.slow
+def test_demo_table_with_attention_rows(tmp_path):
+    proc = run_cli("demo", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs", "--videos-per-class", "4",
+                   "--epochs", "1", "--models", "tsn_tiny", "tsm_tiny+w3", "tsm_tiny+w3+mfr", "--no-progress")
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in table[1:]] == ["tsn_tiny", "tsm_tiny+w3", "tsm_tiny+w3+mfr"]
+    assert "recipe.teacher" not in proc.stderr and (tmp_path / "runs" / "tsm_tiny+w3+mfr" / "student" / "best.pt").is_file()
+    assert not (tmp_path / "runs" / "tsm_tiny+w3+mfr" / "teacher").exists()
+    assert (tmp_path / "runs" / "curves.png").is_file()
+    bad = run_cli("demo", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs", "--videos-per-class", "4",
+                  "--epochs", "1", "--models", "tsm_tiny+se", check=False)
+    assert bad.returncode == 2 and "unknown suffix 'se'" in bad.stderr

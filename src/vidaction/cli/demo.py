@@ -5,6 +5,8 @@ evaluates it on the held-out split, prints a results table and writes a PNG of t
 The synthetic classes come in time-reversed pairs (move left / move right, ...), so a model without
 temporal modelling (TSN: per-frame CNN + average) can tell the pair but not the direction; the
 "direction" column is the accuracy of telling the two classes of a pair apart, chance = 50 %.
+``--attention`` adds TSM with CBAM, with W3 (+ refinement) and with W3 + MFR (the W3 run is reused
+as the teacher), which takes about twice as long as the default two rows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from pathlib import Path
 from vidaction.viz.tables import format_table
 
 DEMO_MODELS = ("tsn_r18", "tsm_r18")
+ATTENTION_MODELS = ("tsm_r18+cbam", "tsm_r18+w3", "tsm_r18+w3+mfr")
+
+# Suffixes of a demo model spec and the overrides they stand for.
+SPEC_OVERRIDES = {
+    "cbam": ["model.options.attention=cbam"],
+    "w3": ["model.options.attention=w3", "model.options.refine=true"],
+    "mfr": ["recipe.name=mfr"],
+}
 
 # Recipe of the motion demo: narrow ResNet-18s at 64 px, 8 segments, Adam with cosine decay.
 DEMO_CONFIG = {
@@ -57,7 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="where the synthetic dataset is cached (default $VIDACTION_CACHE or "
                         "~/.cache/vidaction, subfolder synthetic-motion)")
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    parser.add_argument("--models", nargs="+", default=list(DEMO_MODELS), help="models to train")
+    parser.add_argument("--models", nargs="+", default=list(DEMO_MODELS),
+                        help="models to train: a registered name with optional suffixes +cbam, +w3 (W3 with "
+                        "refinement), +mfr (W3's two-stage distillation; reuses the +w3 run as teacher "
+                        "when it ran before it)")
+    parser.add_argument("--attention", action="store_true",
+                        help=f"also train {', '.join(ATTENTION_MODELS)} (longer than the default demo)")
     parser.add_argument("--epochs", type=int, default=DEMO_CONFIG["schedule"]["epochs"], help="epochs per model")
     parser.add_argument("--videos-per-class", type=int, default=48, help="synthetic videos per class (default 48)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data generation and training")
@@ -90,7 +105,7 @@ def direction_accuracy(confusion, class_names: list[str]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidaction.config import config_from_dict
+    from vidaction.config import ConfigError, config_from_dict
     from vidaction.data.synthetic import make_motion_dataset
     from vidaction.engine.experiment import run_training
     from vidaction.models import create_model
@@ -103,28 +118,37 @@ def run(args: argparse.Namespace) -> int:
     print(f"synthetic motion data: {data_root}")
     out = Path(args.out)
     rows, histories = [], {}
-    for name in args.models:
+    for spec in [*args.models, *(ATTENTION_MODELS if args.attention else ())]:
+        base, *suffixes = spec.split("+")
+        unknown = [s for s in suffixes if s not in SPEC_OVERRIDES]
+        if unknown:
+            raise ConfigError(f"demo model {spec!r}: unknown suffix {unknown[0]!r} (known: {', '.join(SPEC_OVERRIDES)})")
         overrides = [
             f"data.root={data_root / 'videos'}",
             f"data.annotations={data_root / 'annotations'}",
-            f"model.name={name}",
+            f"model.name={base}",
             f"schedule.epochs={args.epochs}",
-            f"train.out_dir={out / name}",
+            f"train.out_dir={out / spec}",
             f"train.seed={args.seed}",
             f"train.progress={not args.no_progress}",
+            *(o for suffix in suffixes for o in SPEC_OVERRIDES[suffix]),
         ]
+        teacher = out / spec.removesuffix("+mfr") / "best.pt"
+        if "mfr" in suffixes and spec.removesuffix("+mfr") in histories and teacher.is_file():
+            overrides.append(f"recipe.teacher={teacher}")
         cfg = config_from_dict(DEMO_CONFIG, overrides)
-        print(f"\n== {name}: training {cfg.schedule.epochs} epochs")
+        print(f"\n== {spec}: training {cfg.schedule.epochs} epochs")
         tick = time.perf_counter()
         metrics = run_training(cfg)
         seconds = time.perf_counter() - tick
-        histories[name] = json.loads((out / name / "history.json").read_text())
-        confusion = json.loads((out / name / "confusion.json").read_text())
-        class_names = (out / name / "classes.txt").read_text().split()
-        probe = create_model(name, num_classes=len(class_names), num_frames=cfg.data.num_frames, **cfg.model.options)
+        run_dir = out / spec / "student" if "mfr" in suffixes else out / spec
+        histories[spec] = json.loads((run_dir / "history.json").read_text())
+        confusion = json.loads((run_dir / "confusion.json").read_text())
+        class_names = (run_dir / "classes.txt").read_text().split()
+        probe = create_model(base, num_classes=len(class_names), num_frames=cfg.data.num_frames, **cfg.model.options)
         macs, params = count_macs(probe, (1, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size))
         rows.append([
-            name, f"{params / 1e6:.2f}", f"{macs / 1e6:.0f}",
+            spec, f"{params / 1e6:.2f}", f"{macs / 1e6:.0f}",
             f"{100 * metrics['top1']:.1f}", f"{100 * metrics['mean_class_acc']:.1f}",
             f"{100 * direction_accuracy(confusion, class_names):.1f}", f"{seconds:.0f}",
         ])
