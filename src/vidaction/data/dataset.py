@@ -1,126 +1,172 @@
-"""Clips from labelled videos, with bad videos turned into counted, skippable items.
+"""Clips from labelled videos, with undecodable videos turned into counted, skippable items.
 
-An item is ``{"clip": (3, T, H, W) | (V, 3, T, H, W) float32, "label": int, "index": int}``. A video
-that cannot be decoded yields ``{"clip": None, ..., "error": "path: reason"}`` instead of raising,
-so one corrupt file does not end an epoch; :func:`collate_clips` drops such items and lists them
-under ``"bad"`` for the trainer to count and report. Randomness of item ``i`` in epoch ``e`` comes
-from ``np.random.default_rng((seed, e, i))``: the same clips whatever the number of workers.
-Persistent DataLoader workers hold their own copy of the dataset, so the epoch travels inside the
-index: :class:`EpochSampler` yields ``e * len(dataset) + i``.
+An item is ``{"clip": (3, T, H, W) | (V, 3, T, H, W) float32, "label": int, "index": int}``, with
+``V = num_clips x crops`` views when there is more than one. A video that cannot be decoded yields
+``{"clip": None, "label": ..., "index": ..., "error": "path: reason"}`` instead of raising, so one
+corrupt file does not end an epoch; :func:`collate_clips` drops such items and lists them under
+``"bad"`` for the trainer to count against ``max_bad_fraction``.
+
+Item ``i`` of epoch ``e`` draws all its randomness (sampling and augmentation) from
+``np.random.default_rng((seed, e, i))``: the same clips whatever the number of workers. Persistent
+DataLoader workers hold their own copy of the dataset, so the epoch travels inside the index:
+:class:`EpochSampler` yields ``e * len(dataset) + i``; a plain index ``i < len(dataset)`` uses the
+epoch given to :meth:`VideoClipDataset.set_epoch`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, default_collate
 
 from vidaction.data.errors import VideoDecodeError
 from vidaction.data.records import VideoRecord
+from vidaction.data.transforms import Transform
+
+
+class FrameReader(Protocol):
+    """What :class:`VideoReader` and :class:`FrameFolderReader` share."""
+
+    path: str
+    num_frames: int
+    fps: float
+
+    def timestamps(self) -> np.ndarray: ...
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray: ...
+
+
+ClipSampler = Callable[[int, np.random.Generator, int], list[list[int]]]
 
 
 class DecodeCache:
-    """Least-recently-used store of whole decoded videos (per worker process)."""
+    """The decoded frames ``(N, H, W, 3) uint8`` of the ``capacity`` most recently used videos.
+
+    Each DataLoader worker holds its own; worth it for small datasets that fit in memory.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._store: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._videos: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def frames(self, reader, indices: Sequence[int]) -> np.ndarray:
-        video = self._store.get(reader.path)
+    def get_frames(self, reader: FrameReader, indices: Sequence[int]) -> np.ndarray:
+        """``reader.get_frames(indices)``, decoding the whole video on a miss."""
+        video = self._videos.get(reader.path)
         if video is None:
             video = reader.get_frames(range(reader.num_frames))
-            self._store[reader.path] = video
-            if len(self._store) > self.capacity:
-                self._store.popitem(last=False)
+            self._videos[reader.path] = video
+            if len(self._videos) > self.capacity:
+                self._videos.popitem(last=False)
         else:
-            self._store.move_to_end(reader.path)
+            self._videos.move_to_end(reader.path)
         return video[list(indices)]
 
 
 class VideoClipDataset(Dataset):
-    """Sample ``num_clips`` clips per video with ``sampler`` and transform each with ``transform``."""
+    """``num_clips`` clips per video: indices from ``sampler``, frames from ``reader_factory(record)``,
+    each clip ``uint8 (T, H, W, 3)`` passed through ``transform`` with the item's generator."""
 
-    def __init__(self, records: Sequence[VideoRecord], reader_factory: Callable[[VideoRecord], Any],
-                 sampler: Callable, transform: Callable, num_clips: int = 1, train: bool = True,
-                 seed: int = 0, decode_cache: int = 0) -> None:
+    def __init__(self, records: Sequence[VideoRecord], reader_factory: Callable[[VideoRecord], FrameReader],
+                 sampler: ClipSampler, transform: Transform, num_clips: int = 1, seed: int = 0,
+                 decode_cache: int = 0) -> None:
+        if num_clips < 1:
+            raise ValueError(f"num_clips must be >= 1, got {num_clips}")
         self.records = list(records)
         self.reader_factory = reader_factory
         self.sampler = sampler
         self.transform = transform
         self.num_clips = num_clips
-        self.train = train
         self.seed = seed
         self.epoch = 0
         self.cache = DecodeCache(decode_cache) if decode_cache > 0 else None
 
     def set_epoch(self, epoch: int) -> None:
+        """The epoch used for plain indices (``i < len(self)``)."""
         self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.records)
-
-    def _read(self, record: VideoRecord, rng: np.random.Generator) -> list[np.ndarray]:
-        reader = self.reader_factory(record)
-        clips = self.sampler(record.num_frames or reader.num_frames, rng, num_clips=self.num_clips)
-        flat = [i for clip in clips for i in clip]
-        frames = self.cache.frames(reader, flat) if self.cache else reader.get_frames(flat)
-        size = len(clips[0])
-        return [frames[k * size:(k + 1) * size] for k in range(len(clips))]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         epoch, index = divmod(index, len(self.records)) if index >= len(self.records) else (self.epoch, index)
         record = self.records[index]
         rng = np.random.default_rng((self.seed, epoch, index))
         try:
-            raw_clips = self._read(record, rng)
-        except (VideoDecodeError, OSError) as exc:
-            reason = str(exc) if isinstance(exc, VideoDecodeError) else f"{record.path}: {exc}"
-            return {"clip": None, "label": record.label, "index": index, "error": reason}
-        views, label = [], record.label
-        for raw in raw_clips:
-            clip, label = self.transform(raw, record.label, rng)
-            views.append(clip)
-        if self.train or (len(views) == 1 and views[0].dim() == 4):
+            clips = self._read_clips(record, rng)
+        except VideoDecodeError as exc:
+            return {"clip": None, "label": record.label, "index": index, "error": str(exc)}
+        except OSError as exc:
+            return {"clip": None, "label": record.label, "index": index, "error": f"{record.path}: {exc}"}
+        views, labels = [], []
+        for frames in clips:
+            view, label = self.transform(torch.from_numpy(frames), record.label, rng)
+            views.append(view)
+            labels.append(label)
+        if len(set(labels)) > 1:
+            raise ValueError(f"{record.path}: the clips of one item got different labels {labels}; "
+                             "use label-swapping flips only with num_clips=1")
+        if len(views) == 1:
             clip = views[0]
         else:
-            clip = torch.cat([v if v.dim() == 5 else v.unsqueeze(0) for v in views])
-        return {"clip": clip, "label": label, "index": index}
+            clip = torch.cat([view if view.dim() == 5 else view.unsqueeze(0) for view in views])
+        return {"clip": clip, "label": labels[0], "index": index}
+
+    def _read_clips(self, record: VideoRecord, rng: np.random.Generator) -> list[np.ndarray]:
+        """``num_clips`` arrays ``(T, H, W, 3) uint8``."""
+        reader = self.reader_factory(record)
+        first, count = _frame_range(record, reader)
+        clips = self.sampler(count, rng, self.num_clips)
+        flat = [first + i for clip in clips for i in clip]
+        frames = self.cache.get_frames(reader, flat) if self.cache else reader.get_frames(flat)
+        return np.split(frames, len(clips))
+
+
+def _frame_range(record: VideoRecord, reader: FrameReader) -> tuple[int, int]:
+    """``(first frame, frame count)`` of the record's ``[start, end)`` seconds, the whole file by default."""
+    if record.start is None and record.end is None:
+        return 0, reader.num_frames
+    times = reader.timestamps()
+    first = 0 if record.start is None else int(np.searchsorted(times, record.start, side="left"))
+    stop = len(times) if record.end is None else int(np.searchsorted(times, record.end, side="left"))
+    if stop <= first:
+        raise VideoDecodeError(record.path, f"no frames between {record.start} s and {record.end} s "
+                                            f"(video is {len(times)} frames)")
+    return first, stop - first
 
 
 def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack good items; bad ones (``clip is None``) are listed under ``"bad"``."""
+    """Stack the good items: ``{"clip": (B, ...) | None, "label": (B,), "index": (B,), "bad": [str]}``;
+    bad ones (``clip is None``) only add their ``"error"`` to ``"bad"``."""
     good = [item for item in items if item["clip"] is not None]
     bad = [item["error"] for item in items if item["clip"] is None]
-    if not good:
-        return {"clip": None, "label": torch.empty(0, dtype=torch.long),
-                "index": torch.empty(0, dtype=torch.long), "bad": bad}
     return {
-        "clip": torch.stack([item["clip"] for item in good]),
+        # default_collate stacks straight into shared memory inside a worker, saving a copy of the batch
+        "clip": default_collate([item["clip"] for item in good]) if good else None,
         "label": torch.tensor([item["label"] for item in good], dtype=torch.long),
         "index": torch.tensor([item["index"] for item in good], dtype=torch.long),
         "bad": bad,
     }
 
 
-class EpochSampler(Sampler):
+class EpochSampler(Sampler[int]):
     """Wrap a sampler so each index carries the epoch: ``epoch * dataset_size + index``."""
 
-    def __init__(self, base: Sampler, dataset_size: int) -> None:
+    def __init__(self, base: Sampler[int], dataset_size: int) -> None:
         self.base = base
         self.dataset_size = dataset_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set this and the wrapped sampler's epoch (a DistributedSampler reshuffles with it)."""
         self.epoch = epoch
         if hasattr(self.base, "set_epoch"):
             self.base.set_epoch(epoch)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         offset = self.epoch * self.dataset_size
         return (offset + index for index in self.base)
 

@@ -8,7 +8,13 @@ from typing import Any
 
 @dataclass
 class VideoRecord:
-    """A labelled video (or frame folder). ``label`` is -1 when unknown (e.g. a test set)."""
+    """A labelled video file or frame folder.
+
+    ``label`` is the class index, -1 when unknown (a test set). ``num_frames`` is the frame count an
+    annotation states, if any; the dataset trusts the reader's count. ``start``/``end`` (seconds,
+    ``None`` = the file's own start/end) restrict sampling to a part of the file. ``meta`` keeps
+    format-specific fields (ids, source times) for reporting.
+    """
 
     path: str
     label: int

@@ -1,11 +1,17 @@
 """Which frame indices make a clip.
 
-``SegmentSampler`` (TSN, Wang et al. 2016): split the video into ``num_segments`` equal segments
-and take one frame from each: a random frame per segment in training, the centre in testing. With
-``num_clips > 1`` at test time the clips take evenly spaced offsets within the segments (TSM's
-multi-clip testing). ``DenseSampler`` (I3D style): ``num_frames`` frames ``stride`` apart from a
-window start: random in training, ``num_clips`` windows evenly spaced in testing.
-Both return ``list[list[int]]``, one index list per clip, deterministic given the generator.
+``SegmentSampler`` (TSN, Wang et al. 2016): split the video into ``num_segments`` equal
+segments and take one frame of each: a random frame per segment in training, the centre in
+testing. With ``num_clips > 1`` at test time clip ``k`` takes offset ``(k + 0.5) / num_clips`` of
+every segment (TSM's multi-clip testing: evenly spaced, the centre when ``num_clips`` is 1). A video
+shorter than ``num_segments`` gives segments under a frame long, so frames repeat in order.
+
+``DenseSampler`` (I3D style): ``num_frames`` frames ``stride`` apart from a window start: uniform
+over the valid starts in training; in testing the ``num_clips`` windows start at the centres of
+``num_clips`` equal parts of the valid range. A window longer than the video repeats the last frame.
+
+Both return ``list[list[int]]`` (one index list per clip, indices non-decreasing) and draw all
+randomness from the ``np.random.Generator`` they are given.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import numpy as np
 
 
 class SegmentSampler:
-    """TSN segment sampling of ``num_segments`` frames."""
+    """TSN segment sampling: ``num_segments`` frames, one per equal segment of the video."""
 
     def __init__(self, num_segments: int, train: bool) -> None:
         if num_segments < 1:
@@ -23,20 +29,21 @@ class SegmentSampler:
         self.train = train
 
     def __call__(self, num_video_frames: int, rng: np.random.Generator, num_clips: int = 1) -> list[list[int]]:
+        """``num_clips`` lists of ``num_segments`` indices in ``[0, num_video_frames)``."""
         if num_video_frames < 1:
             raise ValueError("cannot sample from a video without frames")
         edges = np.linspace(0, num_video_frames, self.num_segments + 1)
         starts, lengths = edges[:-1], np.diff(edges)
         if self.train:
-            clips = [starts + rng.random((self.num_segments,)) * lengths for _ in range(num_clips)]
+            offsets = rng.random((num_clips, self.num_segments))
         else:
-            offsets = (np.arange(num_clips) + 0.5) / num_clips
-            clips = [starts + offset * lengths for offset in offsets]
-        return [np.clip(np.floor(c), 0, num_video_frames - 1).astype(int).tolist() for c in clips]
+            offsets = np.repeat(((np.arange(num_clips) + 0.5) / num_clips)[:, None], self.num_segments, axis=1)
+        positions = np.floor(starts + offsets * lengths).astype(int)
+        return np.clip(positions, 0, num_video_frames - 1).tolist()
 
 
 class DenseSampler:
-    """``num_frames`` frames ``stride`` apart; windows longer than the video wrap by clamping."""
+    """``num_frames`` consecutive frames ``stride`` apart (a window of ``(num_frames - 1) * stride + 1``)."""
 
     def __init__(self, num_frames: int, stride: int, train: bool) -> None:
         if num_frames < 1 or stride < 1:
@@ -46,6 +53,7 @@ class DenseSampler:
         self.train = train
 
     def __call__(self, num_video_frames: int, rng: np.random.Generator, num_clips: int = 1) -> list[list[int]]:
+        """``num_clips`` lists of ``num_frames`` indices in ``[0, num_video_frames)``."""
         if num_video_frames < 1:
             raise ValueError("cannot sample from a video without frames")
         span = (self.num_frames - 1) * self.stride + 1
@@ -53,6 +61,6 @@ class DenseSampler:
         if self.train:
             starts = rng.integers(0, room + 1, size=num_clips)
         else:
-            starts = np.linspace(0, room, num_clips + 2)[1:-1] if num_clips > 1 else np.array([room / 2])
-        offsets = np.arange(self.num_frames) * self.stride
-        return [np.clip(int(s) + offsets, 0, num_video_frames - 1).astype(int).tolist() for s in starts]
+            starts = np.floor((np.arange(num_clips) + 0.5) / num_clips * room).astype(int)
+        positions = starts[:, None] + np.arange(self.num_frames) * self.stride
+        return np.clip(positions, 0, num_video_frames - 1).tolist()

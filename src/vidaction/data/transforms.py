@@ -1,16 +1,20 @@
 """Clip transforms with one set of random parameters per clip.
 
-A clip enters as ``uint8 (T, H, W, 3)`` (what the readers return), becomes a ``(T, 3, H, W)``
-view in :class:`ToTensor`, stays ``uint8`` through crops and flips (a resize yields ``float32``),
-and leaves :class:`Normalize` as ``float32 (3, T, H, W)`` or, after a multi-crop,
-``(V, 3, T, H, W)``: frames already stored at the working size are never converted in full. Every transform is ``(clip, label, rng) -> (clip,
-label)`` so a horizontal flip can swap left/right classes (Something-Something's "from left to
-right" vs "from right to left"). Resizing is one vectorised ``interpolate`` over all frames.
+Every transform is a callable ``(clip, label, rng) -> (clip, label)``: the label travels with the
+clip so a horizontal flip can swap mirrored classes (Something-Something's "from left to right" and
+"from right to left"), and ``rng`` (``np.random.Generator``) is the only source of randomness, so a
+clip is reproducible from its generator's seed.
+
+A clip enters as ``torch.uint8 (T, H, W, 3)``, the readers' layout, and stays channels-last uint8
+through resizes, crops and flips (a multi-crop adds a leading view axis: ``(V, T, H, W, 3)``);
+:class:`Normalize` converts once, at the working size, to ``float32 (3, T, H, W)`` or
+``(V, 3, T, H, W)``. Resizing is one antialiased bilinear ``interpolate`` over all frames; uint8
+channels-last is its fastest CPU path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,19 +23,21 @@ from torch import Tensor
 
 from vidaction.config import DataConfig
 
+Transform = Callable[[Tensor, int, np.random.Generator], tuple[Tensor, int]]
 
-def _resize(clip: Tensor, height: int, width: int) -> Tensor:
-    if clip.shape[-2:] == (height, width):
+
+def resize_frames(clip: Tensor, height: int, width: int) -> Tensor:
+    """``(..., T, H, W, 3) -> (..., T, height, width, 3)``, antialiased bilinear, dtype kept."""
+    if clip.shape[-3:-1] == (height, width):
         return clip
-    return F.interpolate(clip.float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    lead = clip.shape[:-3]
+    frames = clip.reshape(-1, *clip.shape[-3:]).permute(0, 3, 1, 2)
+    resized = F.interpolate(frames, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return resized.permute(0, 2, 3, 1).reshape(*lead, height, width, 3)
 
 
-class ToTensor:
-    """``uint8 (T, H, W, 3)`` (numpy or torch) -> a ``(T, 3, H, W)`` view, values in [0, 255]."""
-
-    def __call__(self, clip, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        clip = torch.as_tensor(np.asarray(clip))
-        return clip.permute(0, 3, 1, 2), label
+def _crop(clip: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
+    return clip[..., top:top + height, left:left + width, :]
 
 
 class Resize:
@@ -41,15 +47,19 @@ class Resize:
         self.short_side = short_side
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-2:]
+        h, w = clip.shape[-3:-1]
         scale = self.short_side / min(h, w)
-        return _resize(clip, max(round(h * scale), 1), max(round(w * scale), 1)), label
+        return resize_frames(clip, max(round(h * scale), 1), max(round(w * scale), 1)), label
 
 
 class MultiScaleCrop:
-    """TSN's multi-scale crop: a crop of side ``min(H, W) * s`` per axis (``s`` from ``scales``, the
-    two scales at most ``max_distort`` apart), at a random or one of 5 (13 with ``more_fix_crop``)
-    fixed positions, resized to ``size x size``."""
+    """TSN's ``GroupMultiScaleCrop`` (Wang et al. 2016: "corner cropping and scale-jittering").
+
+    Crop width and height are each ``int(min(H, W) * s)`` for ``s`` in ``scales`` (snapped to
+    ``size`` within 3 pixels), their two scale indices at most ``max_distort`` apart; the crop sits
+    at one of 5 fixed positions (corners and centre; 13 with ``more_fix_crop``) or, without
+    ``fix_crop``, anywhere; it is then resized to ``size x size``.
+    """
 
     def __init__(self, size: int, scales: Sequence[float] = (1, 0.875, 0.75, 0.66), max_distort: int = 1,
                  fix_crop: bool = True, more_fix_crop: bool = True) -> None:
@@ -59,31 +69,37 @@ class MultiScaleCrop:
         self.fix_crop = fix_crop
         self.more_fix_crop = more_fix_crop
 
-    def _offsets(self, w: int, h: int, cw: int, ch: int) -> list[tuple[int, int]]:
-        sw, sh = (w - cw) // 4, (h - ch) // 4
-        offsets = [(0, 0), (4 * sw, 0), (0, 4 * sh), (4 * sw, 4 * sh), (2 * sw, 2 * sh)]
+    def fixed_offsets(self, height: int, width: int, crop_h: int, crop_w: int) -> list[tuple[int, int]]:
+        """``(top, left)`` of the fixed crop positions, on a grid of quarter steps."""
+        sh, sw = (height - crop_h) // 4, (width - crop_w) // 4
+        steps = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]
         if self.more_fix_crop:
-            offsets += [(0, 2 * sh), (4 * sw, 2 * sh), (2 * sw, 4 * sh), (2 * sw, 0),
-                        (sw, sh), (3 * sw, sh), (sw, 3 * sh), (3 * sw, 3 * sh)]
-        return offsets
+            steps += [(2, 0), (2, 4), (4, 2), (0, 2), (1, 1), (1, 3), (3, 1), (3, 3)]
+        return [(i * sh, j * sw) for i, j in steps]
+
+    def get_params(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """``(top, left, crop_h, crop_w)`` of one random crop of a ``height x width`` frame."""
+        sizes = [int(min(height, width) * s) for s in self.scales]
+        sizes = [self.size if abs(s - self.size) < 3 else s for s in sizes]
+        pairs = [(ch, cw) for i, ch in enumerate(sizes) for j, cw in enumerate(sizes)
+                 if abs(i - j) <= self.max_distort]
+        crop_h, crop_w = pairs[rng.integers(len(pairs))]
+        crop_h, crop_w = min(crop_h, height), min(crop_w, width)
+        if self.fix_crop:
+            offsets = self.fixed_offsets(height, width, crop_h, crop_w)
+            top, left = offsets[rng.integers(len(offsets))]
+        else:
+            top, left = int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1))
+        return top, left, crop_h, crop_w
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-2:]
-        base = min(h, w)
-        sizes = [int(base * s) for s in self.scales]
-        sizes = [self.size if abs(s - self.size) < 3 else s for s in sizes]
-        pairs = [(sw, sh) for i, sh in enumerate(sizes) for j, sw in enumerate(sizes) if abs(i - j) <= self.max_distort]
-        cw, ch = pairs[rng.integers(len(pairs))]
-        cw, ch = min(cw, w), min(ch, h)
-        if self.fix_crop:
-            x, y = self._offsets(w, h, cw, ch)[rng.integers(len(self._offsets(w, h, cw, ch)))]
-        else:
-            x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        return _resize(clip[..., y:y + ch, x:x + cw], self.size, self.size), label
+        params = self.get_params(*clip.shape[-3:-1], rng)
+        return resize_frames(_crop(clip, *params), self.size, self.size), label
 
 
 class RandomResizedCrop:
-    """Inception-style crop: random area fraction in ``scale`` and aspect ratio in ``ratio``."""
+    """Inception-style crop (as torchvision's): area fraction in ``scale``, aspect ratio log-uniform in
+    ``ratio``; after 10 failed draws, the central crop of the nearest allowed ratio. Resized to ``size x size``."""
 
     def __init__(self, size: int, scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> None:
@@ -91,16 +107,28 @@ class RandomResizedCrop:
         self.scale = scale
         self.ratio = ratio
 
-    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-2:]
+    def get_params(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """``(top, left, crop_h, crop_w)`` of one random crop of a ``height x width`` frame."""
+        log_ratio = np.log(self.ratio)
         for _ in range(10):
-            area = h * w * rng.uniform(*self.scale)
-            aspect = np.exp(rng.uniform(np.log(self.ratio[0]), np.log(self.ratio[1])))
-            cw, ch = round(np.sqrt(area * aspect)), round(np.sqrt(area / aspect))
-            if 0 < cw <= w and 0 < ch <= h:
-                x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-                return _resize(clip[..., y:y + ch, x:x + cw], self.size, self.size), label
-        return CenterCrop(self.size)(_resize(clip, max(self.size, h), max(self.size, w)), label, rng)
+            area = height * width * rng.uniform(*self.scale)
+            aspect = np.exp(rng.uniform(*log_ratio))
+            crop_w, crop_h = round(np.sqrt(area * aspect)), round(np.sqrt(area / aspect))
+            if 0 < crop_w <= width and 0 < crop_h <= height:
+                return (int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1)),
+                        crop_h, crop_w)
+        aspect = width / height
+        if aspect < min(self.ratio):
+            crop_w, crop_h = width, round(width / min(self.ratio))
+        elif aspect > max(self.ratio):
+            crop_w, crop_h = round(height * max(self.ratio)), height
+        else:
+            crop_w, crop_h = width, height
+        return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
+
+    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
+        params = self.get_params(*clip.shape[-3:-1], rng)
+        return resize_frames(_crop(clip, *params), self.size, self.size), label
 
 
 class CenterCrop:
@@ -110,73 +138,71 @@ class CenterCrop:
         self.size = size
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-2:]
+        h, w = clip.shape[-3:-1]
         if h < self.size or w < self.size:
             raise ValueError(f"frame {h}x{w} is smaller than the crop {self.size}")
-        y, x = (h - self.size) // 2, (w - self.size) // 2
-        return clip[..., y:y + self.size, x:x + self.size], label
+        return _crop(clip, (h - self.size) // 2, (w - self.size) // 2, self.size, self.size), label
 
 
 class ThreeCrop:
-    """Three ``size x size`` crops along the longer side (start, centre, end): ``(3, T, 3, S, S)``."""
+    """Three ``size x size`` crops along the longer side (left, centre, right or top, centre,
+    bottom), centred on the shorter: ``(T, H, W, 3) -> (3, T, size, size, 3)``."""
 
     def __init__(self, size: int) -> None:
         self.size = size
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-2:]
+        h, w = clip.shape[-3:-1]
         s = self.size
         if h < s or w < s:
             raise ValueError(f"frame {h}x{w} is smaller than the crop {s}")
         if w >= h:
-            y = (h - s) // 2
-            crops = [clip[..., y:y + s, x:x + s] for x in (0, (w - s) // 2, w - s)]
+            corners = [((h - s) // 2, left) for left in (0, (w - s) // 2, w - s)]
         else:
-            x = (w - s) // 2
-            crops = [clip[..., y:y + s, x:x + s] for y in (0, (h - s) // 2, h - s)]
-        return torch.stack(crops), label
+            corners = [(top, (w - s) // 2) for top in (0, (h - s) // 2, h - s)]
+        return torch.stack([_crop(clip, top, left, s, s) for top, left in corners]), label
 
 
 class RandomHorizontalFlip:
-    """Mirror the whole clip with probability ``p``; ``label_map`` swaps mirrored classes."""
+    """Mirror the whole clip with probability ``p``; ``label_map`` maps a class to its mirror image."""
 
     def __init__(self, p: float = 0.5, label_map: dict[int, int] | None = None) -> None:
         self.p = p
-        self.label_map = label_map or {}
+        self.label_map = dict(label_map or {})
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
         if rng.random() < self.p:
-            return clip.flip(-1), self.label_map.get(label, label)
+            return clip.flip(-2), self.label_map.get(label, label)
         return clip, label
 
 
 class Normalize:
-    """``(x / 255 - mean) / std`` and channels first: ``(T, 3, H, W) -> (3, T, H, W)``
-    (``(V, T, 3, H, W) -> (V, 3, T, H, W)`` for multi-crop views)."""
+    """``(x / 255 - mean) / std`` per RGB channel, channels first:
+    ``(T, H, W, 3) -> float32 (3, T, H, W)``, ``(V, T, H, W, 3) -> (V, 3, T, H, W)``."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1) * 255.0
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1) * 255.0
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        clip = (clip.transpose(-4, -3).float() - self.mean[:, None]) / self.std[:, None]
-        return clip.contiguous(), label
+        channels_first = clip.movedim(-1, -4).to(torch.float32, copy=True, memory_format=torch.contiguous_format)
+        return channels_first.sub_(self.mean).div_(self.std), label
 
 
 class Compose:
     """Apply transforms in order, threading the label and the generator."""
 
-    def __init__(self, transforms: Sequence) -> None:
+    def __init__(self, transforms: Sequence[Transform]) -> None:
         self.transforms = list(transforms)
 
-    def __call__(self, clip, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
+    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
         for transform in self.transforms:
             clip, label = transform(clip, label, rng)
         return clip, label
 
 
 def flip_label_map(pairs: Sequence[Sequence[str]], class_names: Sequence[str]) -> dict[int, int]:
-    """``[[a, b], ...]`` class-name pairs -> a symmetric ``{index_a: index_b, index_b: index_a}``."""
+    """``[[a, b], ...]`` class-name pairs -> the symmetric ``{index_a: index_b, index_b: index_a}``."""
     index = {name: i for i, name in enumerate(class_names)}
     mapping = {}
     for first, second in pairs:
@@ -188,10 +214,10 @@ def flip_label_map(pairs: Sequence[Sequence[str]], class_names: Sequence[str]) -
 
 
 def build_train_transform(cfg: DataConfig, label_map: dict[int, int] | None = None) -> Compose:
-    """Resize, the configured crop, optional flip, normalise."""
-    crops = {"multiscale": MultiScaleCrop(cfg.input_size), "random_resized": RandomResizedCrop(cfg.input_size),
-             "center": CenterCrop(cfg.input_size)}
-    steps = [ToTensor(), Resize(cfg.resize_short), crops[cfg.train_crop]]
+    """Resize the short side, the configured crop, an optional flip (swapping ``label_map`` classes),
+    normalise: ``uint8 (T, H, W, 3) -> float32 (3, T, input_size, input_size)``."""
+    crops = {"multiscale": MultiScaleCrop, "random_resized": RandomResizedCrop, "center": CenterCrop}
+    steps: list[Transform] = [Resize(cfg.resize_short), crops[cfg.train_crop](cfg.input_size)]
     if cfg.flip:
         steps.append(RandomHorizontalFlip(0.5, label_map))
     steps.append(Normalize(cfg.mean, cfg.std))
@@ -199,6 +225,7 @@ def build_train_transform(cfg: DataConfig, label_map: dict[int, int] | None = No
 
 
 def build_test_transform(cfg: DataConfig) -> Compose:
-    """Resize, centre crop (``test_crops=1``) or three crops (``test_crops=3``), normalise."""
+    """Resize the short side, centre crop (``test_crops=1``: ``(3, T, S, S)``) or three crops
+    (``test_crops=3``: ``(3, 3, T, S, S)``), normalise."""
     crop = CenterCrop(cfg.input_size) if cfg.test_crops == 1 else ThreeCrop(cfg.input_size)
-    return Compose([ToTensor(), Resize(cfg.resize_short), crop, Normalize(cfg.mean, cfg.std)])
+    return Compose([Resize(cfg.resize_short), crop, Normalize(cfg.mean, cfg.std)])

@@ -1,15 +1,23 @@
-"""Frame-accurate video decoding with PyAV.
+"""Frame-accurate random access to video files with PyAV.
 
-Frames are indexed in presentation order: the reader demuxes the packets once (no decoding) and
-sorts their timestamps, so frame ``i`` is the ``i``-th frame shown, also for variable frame rate
-and B-frames, and ``num_frames`` is what the file holds rather than what its header claims.
-``get_frames`` seeks to the keyframe before the first wanted frame and decodes forward.
+Frames are indexed in presentation order: the reader demuxes the packets once, without decoding,
+and sorts their timestamps, so frame ``i`` is the ``i``-th frame shown, also for variable frame rate
+and reordered (B-) frames. ``get_frames`` seeks to the last keyframe at or before the first wanted
+frame and decodes forward. Demuxers disagree on what a seek timestamp means (MP4 and Matroska seek
+by presentation time, AVI by decoding time), so a seek that lands after the wanted frame is retried
+at the keyframe's decoding time and finally from the start of the file.
+
+Truncation is an error, never a shorter video: a container that lists more frames than it holds,
+or a stream that stops decoding before a wanted frame, raises :class:`VideoDecodeError` with a
+``truncated: ...`` reason. WebM/Matroska headers state no frame count, so a WebM cut at a packet
+boundary cannot be told from a shorter video.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -17,11 +25,26 @@ import numpy as np
 from vidaction.data.errors import VideoDecodeError
 
 
-class VideoReader:
-    """Random access to the RGB frames of one video file: ``get_frames(indices) -> (T, H, W, 3) uint8``."""
+class _Decoded(NamedTuple):
+    frames: dict[int, np.ndarray]
+    first_pts: int | None
+    last_pts: int | None
+    error: av.FFmpegError | None
 
-    def __init__(self, path: str | Path) -> None:
+
+class VideoReader:
+    """Random access to the RGB frames of one video file.
+
+    Holds only the path and the packet index (no open container), so it is cheap to create per
+    item and safe to use in forked DataLoader workers. ``thread_type`` is FFmpeg's decoder
+    threading; the default ``"SLICE"`` (FFmpeg's own) beat ``"AUTO"`` (frame threads too) on a
+    2-core machine for one clip, 30 vs 41 ms for 64 frames of 320x256 and 270 vs 318 ms for 45
+    of 1280x720, and DataLoader workers already fill the cores.
+    """
+
+    def __init__(self, path: str | Path, thread_type: str = "SLICE") -> None:
         self.path = str(path)
+        self.thread_type = thread_type
         if not Path(self.path).is_file():
             raise VideoDecodeError(self.path, "file not found")
         try:
@@ -29,61 +52,118 @@ class VideoReader:
                 if not container.streams.video:
                     raise VideoDecodeError(self.path, "no video stream")
                 stream = container.streams.video[0]
-                pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0]
                 self.fps = float(stream.average_rate or stream.guessed_rate or 0.0)
                 self.time_base = float(stream.time_base)
+                listed = stream.frames
+                pts, keyframes, packets = _index_packets(container, stream)
         except av.FFmpegError as exc:
-            raise VideoDecodeError(self.path, f"cannot open as video ({exc.__class__.__name__}: {exc})") from exc
+            raise VideoDecodeError(self.path, f"cannot open as video ({_describe(exc)})") from exc
         if not pts:
             raise VideoDecodeError(self.path, "video has no frames")
+        if listed > packets:
+            raise VideoDecodeError(self.path, f"truncated: the container lists {listed} frames, "
+                                              f"{packets} are in the file")
         self._pts = np.array(sorted(pts), dtype=np.int64)
+        keyframes.sort()
+        self._key_pts = np.array([k[0] for k in keyframes], dtype=np.int64)
+        self._key_dts = np.array([k[1] for k in keyframes], dtype=np.int64)
         self.num_frames = len(self._pts)
 
     @property
     def duration(self) -> float:
-        """Seconds from the first to one frame past the last frame."""
+        """Seconds from the first frame to the end of the last (one nominal frame long)."""
         span = (self._pts[-1] - self._pts[0]) * self.time_base
         return float(span + (1.0 / self.fps if self.fps else 0.0))
 
     def timestamps(self) -> np.ndarray:
-        """Presentation time in seconds of every frame, ``(num_frames,)``."""
+        """Presentation time of every frame in seconds from the first, ``(num_frames,)`` float64."""
         return (self._pts - self._pts[0]) * self.time_base
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames at ``indices`` (any order, repeats allowed) as ``(len(indices), H, W, 3) uint8``."""
+        """Frames at ``indices`` (any order, repeats allowed) as ``(len(indices), H, W, 3) uint8`` RGB."""
         indices = [int(i) for i in indices]
         if not indices:
             raise ValueError("no frame indices requested")
-        bad = [i for i in indices if not 0 <= i < self.num_frames]
-        if bad:
-            raise VideoDecodeError(self.path, f"frame index {bad[0]} outside [0, {self.num_frames})")
+        outside = [i for i in indices if not 0 <= i < self.num_frames]
+        if outside:
+            raise VideoDecodeError(self.path, f"frame index {outside[0]} outside [0, {self.num_frames})")
         wanted = {int(self._pts[i]) for i in indices}
         decoded = self._decode(wanted)
-        if len(decoded) < len(wanted):
-            raise VideoDecodeError(self.path, f"truncated or corrupt: decoded {len(decoded)} of "
-                                   f"{len(wanted)} requested frames ({self.num_frames} in the container)")
-        return np.stack([decoded[int(self._pts[i])] for i in indices])
+        if len(decoded.frames) < len(wanted):
+            raise VideoDecodeError(self.path, self._missing_reason(wanted, decoded))
+        return np.stack([decoded.frames[int(self._pts[i])] for i in indices])
 
-    def _decode(self, wanted: set[int]) -> dict[int, np.ndarray]:
+    def _seek_targets(self, first: int) -> list[int]:
+        """Timestamps to seek to for the frame shown at ``first``, best first; empty: decode from the start."""
+        k = int(np.searchsorted(self._key_pts, first, side="right")) - 1
+        if k < 0 or self._key_pts[k] <= self._pts[0]:
+            return []
+        if self._key_dts[k] < self._key_pts[k]:
+            return [int(self._key_pts[k]), int(self._key_dts[k])]
+        return [int(self._key_pts[k])]
+
+    def _decode(self, wanted: set[int]) -> _Decoded:
+        first = min(wanted)
+        for target in self._seek_targets(first):
+            decoded = self._decode_from(target, wanted)
+            if decoded.first_pts is not None and decoded.first_pts <= first:
+                return decoded
+        return self._decode_from(None, wanted)
+
+    def _decode_from(self, target: int | None, wanted: set[int]) -> _Decoded:
         first, last = min(wanted), max(wanted)
-        found: dict[int, np.ndarray] = {}
+        frames: dict[int, np.ndarray] = {}
+        first_pts = last_pts = None
         try:
             with av.open(self.path) as container:
                 stream = container.streams.video[0]
-                if first > self._pts[0]:
-                    container.seek(first, stream=stream, backward=True, any_frame=False)
+                stream.thread_type = self.thread_type
+                if target is not None:
+                    container.seek(target, stream=stream, backward=True, any_frame=False)
                 for frame in container.decode(stream):
-                    if frame.pts is None:
+                    pts = frame.pts if frame.pts is not None else frame.dts
+                    if pts is None:
                         continue
-                    if frame.pts in wanted:
-                        found[frame.pts] = frame.to_ndarray(format="rgb24")
-                    if frame.pts >= last and len(found) == len(wanted):
+                    if first_pts is None:
+                        first_pts = pts
+                        if target is not None and pts > first:
+                            break
+                    last_pts = pts
+                    if pts in wanted:
+                        frames[pts] = frame.to_ndarray(format="rgb24")
+                    if pts >= last:
                         break
         except av.FFmpegError as exc:
-            if len(found) < len(wanted):
-                raise VideoDecodeError(self.path, f"decoding failed ({exc.__class__.__name__}: {exc})") from exc
-        return found
+            return _Decoded(frames, first_pts, last_pts, exc)
+        return _Decoded(frames, first_pts, last_pts, None)
 
-    def read_all(self) -> np.ndarray:
-        """Every frame, ``(num_frames, H, W, 3) uint8``."""
-        return self.get_frames(range(self.num_frames))
+    def _missing_reason(self, wanted: set[int], decoded: _Decoded) -> str:
+        cause = f" ({_describe(decoded.error)})" if decoded.error is not None else ""
+        if decoded.last_pts is None or decoded.last_pts < max(wanted):
+            reached = 0 if decoded.last_pts is None else int(np.searchsorted(self._pts, decoded.last_pts, "right"))
+            return f"truncated: decoded {reached} of {self.num_frames} frames{cause}"
+        missing = sorted(int(np.searchsorted(self._pts, p)) for p in wanted - decoded.frames.keys())
+        return f"frames {missing} missing from the decoded stream (corrupt){cause}"
+
+
+def _index_packets(container: av.container.InputContainer,
+                   stream: av.video.stream.VideoStream) -> tuple[list[int], list[tuple[int, int]], int]:
+    """Demux without decoding: (pts of every frame, (pts, dts) of every keyframe, packets read)."""
+    pts: list[int] = []
+    keyframes: list[tuple[int, int]] = []
+    packets = 0
+    for packet in container.demux(stream):
+        if packet.size == 0 and packet.dts is None:
+            continue  # PyAV's end-of-stream marker, not a packet of the file
+        packets += 1
+        time = packet.pts if packet.pts is not None else packet.dts
+        if time is None or packet.size == 0 or packet.is_discard:
+            continue  # no picture: AVI drop-frame placeholders, edit-list leaders
+        pts.append(time)
+        if packet.is_keyframe:
+            keyframes.append((time, packet.dts if packet.dts is not None else time))
+    return pts, keyframes, packets
+
+
+def _describe(exc: av.FFmpegError) -> str:
+    return f"{exc.__class__.__name__}: {exc.strerror or exc}"

@@ -1,6 +1,11 @@
-"""A generic list: ``path label`` per line, the label an integer or a class name; ``#`` comments
-and blank lines are skipped. Class names come from an optional file (one per line) or, for name
-labels, from the sorted names of the training list. Relative paths are joined to the root."""
+"""A generic list: ``<path> <label>`` per line, the label an integer index or a class name (the last
+whitespace-separated token, so paths may contain spaces); ``#`` comments and blank lines skipped.
+Relative paths are joined to the root.
+
+Class names come from an optional file (one name per line, index = line order); without it they
+are the sorted label names of the training list, or, for integer labels, ``"0" .. "K-1"`` with
+``K`` one more than the largest training label, so the train and val splits agree on ``K``.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +16,40 @@ from vidaction.data.formats.common import read_lines
 from vidaction.data.records import VideoRecord
 
 
-def read_filelist(path: str | Path, root: str | Path, class_names: list[str] | None) -> list[VideoRecord]:
+def _split_line(path: str | Path, number: int, line: str) -> tuple[str, str]:
+    parts = line.rsplit(maxsplit=1)
+    if len(parts) != 2:
+        raise AnnotationError(path, number, f"expected '<path> <label>', got {line!r}")
+    return parts[0], parts[1]
+
+
+def _is_index(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def read_filelist(path: str | Path, root: str | Path, class_names: list[str]) -> list[VideoRecord]:
+    """Records of one list file; labels checked against ``class_names``."""
+    index = {name: i for i, name in enumerate(class_names)}
     records = []
-    index = {name: i for i, name in enumerate(class_names or [])}
     for number, line in read_lines(path):
-        video, _, label_text = line.rpartition(" ")
-        if not video.strip():
-            raise AnnotationError(path, number, f"expected '<path> <label>', got {line!r}")
-        if label_text.lstrip("-").isdigit():
+        video, label_text = _split_line(path, number, line)
+        if _is_index(label_text):
             label = int(label_text)
-            if class_names and not 0 <= label < len(class_names):
+            if not 0 <= label < len(class_names):
                 raise AnnotationError(path, number, f"label {label} outside [0, {len(class_names)})")
         elif label_text in index:
             label = index[label_text]
         else:
             raise AnnotationError(path, number, f"unknown class {label_text!r}")
-        records.append(VideoRecord(str(Path(root) / video.strip()), label))
+        records.append(VideoRecord(str(Path(root) / video), label))
     return records
 
 
-def list_class_names(train_list: str | Path, class_file: str | Path | None) -> list[str] | None:
-    """Class names from ``class_file``, else sorted label names of the training list (None if numeric)."""
+def filelist_class_names(train_list: str | Path, class_file: str | Path | None = None) -> list[str]:
+    """Class names in label order: ``class_file`` if given, else derived from the training list."""
     if class_file:
         return [line for _, line in read_lines(class_file)]
-    names = {line.rpartition(" ")[2] for _, line in read_lines(train_list)}
-    return None if all(n.lstrip("-").isdigit() for n in names) else sorted(names)
+    labels = [_split_line(train_list, number, line)[1] for number, line in read_lines(train_list)]
+    if labels and all(_is_index(label) for label in labels):
+        return [str(i) for i in range(max(int(label) for label in labels) + 1)]
+    return sorted({label for label in labels if not _is_index(label)})

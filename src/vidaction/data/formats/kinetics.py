@@ -1,8 +1,9 @@
-"""Kinetics CSVs as released by DeepMind: ``label,youtube_id,time_start,time_end,split``
-(``test.csv`` of some releases has no ``label`` column). Clips are stored as
-``{youtube_id}_{time_start:06d}_{time_end:06d}.mp4``; ``video_template`` places them under the root
-(default ``{split}/{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4``). Classes sorted
-alphabetically, the usual index order.
+"""Kinetics CSVs as released by DeepMind: header ``label,youtube_id,time_start,time_end,split``
+(further columns such as ``is_cc`` ignored; ``test.csv`` of some releases has no ``label``). Clips
+are stored as ``{youtube_id}_{time_start:06d}_{time_end:06d}.mp4``; ``video_template`` places them
+under the root, by default in ``{split}/{label}/`` folders (``{youtube_id}_...mp4`` for a flat
+layout). Classes are the training labels sorted alphabetically, the usual index order.
+The clips are already cut, so the source times go to ``meta``, not to the record's ``start``/``end``.
 """
 
 from __future__ import annotations
@@ -10,26 +11,37 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from vidaction.config import ConfigError
 from vidaction.data.errors import AnnotationError
 from vidaction.data.records import VideoRecord
 
 DEFAULT_TEMPLATE = "{split}/{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 SUBSET_FILES = {"train": "train.csv", "val": "validate.csv", "test": "test.csv"}
+REQUIRED_COLUMNS = ("youtube_id", "time_start", "time_end")
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict]]:
+def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     if not path.is_file():
         raise AnnotationError(path, 0, "annotation file not found")
     with path.open(newline="", encoding="utf-8-sig") as stream:
         reader = csv.DictReader(stream)
-        missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise AnnotationError(path, 1, f"header lacks {sorted(missing)}")
-        return [(number, row) for number, row in enumerate(reader, 2)]
+            raise AnnotationError(path, 1, f"header lacks {missing}")
+        return [(reader.line_num, row) for row in reader]
+
+
+def _video_path(template: str, **fields) -> str:
+    try:
+        return template.format(**fields)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"data.video_template {template!r} cannot be filled ({exc}); it may use "
+                          f"{{split}} {{label}} {{youtube_id}} {{time_start}} {{time_end}}") from exc
 
 
 def read_kinetics(annotations: str | Path, root: str | Path, subset: str,
                   video_template: str = "") -> tuple[list[VideoRecord], list[str]]:
+    """Records of ``subset`` ('train', 'val' or 'test') and the sorted class names of ``train.csv``."""
     annotations, root = Path(annotations), Path(root)
     template = video_template or DEFAULT_TEMPLATE
     train_rows = _read_rows(annotations / SUBSET_FILES["train"])
@@ -39,6 +51,8 @@ def read_kinetics(annotations: str | Path, root: str | Path, subset: str,
     rows = train_rows if subset == "train" else _read_rows(path)
     records = []
     for number, row in rows:
+        if any(not row.get(column) for column in REQUIRED_COLUMNS):
+            raise AnnotationError(path, number, f"row lacks one of {list(REQUIRED_COLUMNS)}: {row}")
         label_name = row.get("label") or ""
         if label_name and label_name not in index:
             raise AnnotationError(path, number, f"unknown class {label_name!r} (not in train.csv)")
@@ -46,8 +60,8 @@ def read_kinetics(annotations: str | Path, root: str | Path, subset: str,
             start, end = int(float(row["time_start"])), int(float(row["time_end"]))
         except ValueError as exc:
             raise AnnotationError(path, number, "time_start/time_end must be numbers") from exc
-        relative = template.format(split=row.get("split", subset), label=label_name, youtube_id=row["youtube_id"],
-                                   time_start=start, time_end=end)
-        records.append(VideoRecord(str(root / relative), index.get(label_name, -1), start=start, end=end,
-                                   meta={"youtube_id": row["youtube_id"]}))
+        relative = _video_path(template, split=row.get("split") or subset, label=label_name,
+                               youtube_id=row["youtube_id"], time_start=start, time_end=end)
+        records.append(VideoRecord(str(root / relative), index.get(label_name, -1),
+                                   meta={"youtube_id": row["youtube_id"], "time_start": start, "time_end": end}))
     return records, classes

@@ -22,18 +22,19 @@ SUBSET_FILES = {"train": "train", "val": "validation", "validation": "validation
 
 
 def read_sthv1(annotations: str | Path, root: str | Path, subset: str) -> tuple[list[VideoRecord], list[str]]:
+    """Records of ``subset`` ('train' or 'val'), each the frame folder ``root/<id>``, and the class names."""
     annotations, root = Path(annotations), Path(root)
     classes = [line for _, line in read_lines(annotations / "something-something-v1-labels.csv")]
     index = {name: i for i, name in enumerate(classes)}
     path = annotations / f"something-something-v1-{SUBSET_FILES[subset]}.csv"
     records = []
     for number, line in read_lines(path):
-        video_id, sep, name = line.partition(";")
-        if not sep or not video_id.strip():
+        video_id, sep, name = (part.strip() for part in line.partition(";"))
+        if not sep or not video_id:
             raise AnnotationError(path, number, f"expected '<id>;<class>', got {line!r}")
         if name not in index:
             raise AnnotationError(path, number, f"unknown class {name!r}")
-        records.append(VideoRecord(str(root / video_id.strip()), index[name], meta={"id": video_id.strip()}))
+        records.append(VideoRecord(str(root / video_id), index[name], meta={"id": video_id}))
     return records, classes
 
 
@@ -48,6 +49,8 @@ def _read_json(path: Path):
 
 def read_sthv2(annotations: str | Path, root: str | Path, subset: str,
                video_template: str = "{}.webm") -> tuple[list[VideoRecord], list[str]]:
+    """Records of ``subset`` ('train' or 'val'), each ``root / video_template.format(id)``, and the
+    class names; JSON entries have no line numbers, so errors name the entry's position and id."""
     annotations, root = Path(annotations), Path(root)
     labels_path = annotations / "something-something-v2-labels.json"
     labels = _read_json(labels_path)
@@ -55,11 +58,16 @@ def read_sthv2(annotations: str | Path, root: str | Path, subset: str,
         by_index = {int(v): k for k, v in labels.items()}
     except (AttributeError, ValueError) as exc:
         raise AnnotationError(labels_path, 0, "expected {\"<class>\": \"<index>\"}") from exc
+    if sorted(by_index) != list(range(len(labels))):
+        raise AnnotationError(labels_path, 0, f"class indices must be 0..{len(labels) - 1}, each once")
     classes = [by_index[i] for i in range(len(by_index))]
     index = {name: i for i, name in enumerate(classes)}
     path = annotations / f"something-something-v2-{SUBSET_FILES[subset]}.json"
+    entries = _read_json(path)
+    if not isinstance(entries, list):
+        raise AnnotationError(path, 0, "expected a JSON list of {\"id\", \"template\", ...} entries")
     records = []
-    for position, item in enumerate(_read_json(path)):
+    for position, item in enumerate(entries):
         if not isinstance(item, dict) or "id" not in item or "template" not in item:
             raise AnnotationError(path, 0, f"entry {position} lacks 'id' or 'template'")
         name = item["template"].replace("[", "").replace("]", "")

@@ -16,6 +16,7 @@ from vidaction.data.records import VideoRecord
 
 
 def read_class_index(path: str | Path) -> list[str]:
+    """Class names of ``classInd.txt`` in label order (label = published index - 1)."""
     names: dict[int, str] = {}
     for number, line in read_lines(path):
         parts = line.split()
@@ -27,7 +28,8 @@ def read_class_index(path: str | Path) -> list[str]:
     return [names[i] for i in range(1, len(names) + 1)]
 
 
-def read_ucf101(annotations: str | Path, root: str | Path, split: int, subset: str) -> tuple[list[VideoRecord], list[str]]:
+def read_ucf101(annotations: str | Path, root: str | Path, split: int,
+                subset: str) -> tuple[list[VideoRecord], list[str]]:
     """Records of ``subset`` ('train' or 'val'/'test') of split ``split`` (1-3)."""
     annotations, root = Path(annotations), Path(root)
     classes = read_class_index(annotations / "classInd.txt")
