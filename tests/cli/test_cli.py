@@ -153,7 +153,11 @@ def test_visualize_attention(trained, motion_dataset, tmp_path):
     config, out, _ = trained
     video = motion_dataset / "videos" / "approach" / "v_approach_g01_c01.mp4"
     overrides = [o for o in tiny_overrides(motion_dataset, tmp_path / "w3", epochs=1)]
-    run_cli("train", config, *overrides, "model.options.attention=w3", "model.options.refine=true")
+    too_small = run_cli("train", config, *overrides, "model.options.attention=w3", check=False)
+    assert too_small.returncode == 2 and "Traceback" not in too_small.stderr
+    assert "layer1: a 24x24 input gives 6x6 feature maps, smaller than the 7x7 spatial kernel" in too_small.stderr
+    run_cli("train", config, *overrides, "model.options.attention=w3", "model.options.refine=true",
+            "model.options.attention_options.spatial_kernel=1")
     png = tmp_path / "att.png"
     assert "wrote" in run_cli("visualize-attention", tmp_path / "w3" / "last.pt", video, "--out", png).stdout
     from PIL import Image
@@ -166,7 +170,8 @@ def test_visualize_attention(trained, motion_dataset, tmp_path):
 def test_mfr_recipe_trains_teacher_then_student(trained, motion_dataset, tmp_path):
     config, plain_run, _ = trained
     overrides = tiny_overrides(motion_dataset, tmp_path / "mfr", epochs=1)
-    w3 = ["model.options.attention=w3", "model.options.refine=true", "recipe.name=mfr", "recipe.mimic_weight=0.5"]
+    w3 = ["model.options.attention=w3", "model.options.refine=true", "recipe.name=mfr", "recipe.mimic_weight=0.5",
+          "model.options.attention_options.spatial_kernel=1"]
     proc = run_cli("train", config, *overrides, *w3, "train.log_every=1")
     assert "MFR stage 1" in proc.stderr + proc.stdout and "MFR stage 2" in proc.stderr + proc.stdout
     assert json.loads(proc.stdout.strip().splitlines()[-1])["epochs"] == 1

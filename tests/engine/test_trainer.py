@@ -80,3 +80,31 @@ def test_multi_view_scores_are_averaged(tmp_path):
     with torch.no_grad():
         expected = (trainer.model(clips) + trainer.model(clips * 0.5)) / 2
     assert torch.allclose(scores, expected, atol=1e-6) and index.tolist() == list(range(8))
+
+
+class TwoHeadClips(ToyClips):
+    """Verb = sign of channel 0, noun = sign of channel 1: labels are ``(verb, noun)`` tuples."""
+
+    def __init__(self, n=64, seed=0):
+        super().__init__(n=n, seed=seed)
+        g = torch.Generator().manual_seed(seed + 100)
+        self.nouns = torch.randint(0, 2, (n,), generator=g)
+        self.clips[:, 1] += (self.nouns.float() * 2 - 1)[:, None, None, None]
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return {**item, "label": (item["label"], int(self.nouns[index % len(self.nouns)]))}
+
+
+def test_two_head_training_reports_verb_noun_and_action_accuracy(tmp_path):
+    torch.manual_seed(0)
+    cfg = TrainConfig(out_dir=str(tmp_path), progress=False, tensorboard=False)
+    trainer = Trainer(ToyNet(num_classes=4), OptimConfig(name="sgd", lr=0.1, weight_decay=0.0),
+                      ScheduleConfig(epochs=4, warmup_epochs=1), cfg, loader(TwoHeadClips(), True),
+                      loader(TwoHeadClips(n=32, seed=1), False), ["verb:a", "verb:b", "noun:x", "noun:y"])
+    metrics = trainer.fit()
+    assert trainer.head_sizes == (2, 2)
+    assert metrics["verb_top1"] > 0.8 and metrics["noun_top1"] > 0.8 and metrics["action_top1"] > 0.6
+    assert metrics["top1"] == metrics["action_top1"] and metrics["num_videos"] == 32
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert 0.0 <= history[-1]["train_acc"] <= 1.0 and "val_noun_top1" in history[-1]

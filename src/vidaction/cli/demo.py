@@ -23,9 +23,12 @@ DEMO_MODELS = ("tsn_r18", "tsm_r18")
 ATTENTION_MODELS = ("tsm_r18+cbam", "tsm_r18+w3", "tsm_r18+w3+mfr")
 
 # Suffixes of a demo model spec and the overrides they stand for.
+# At the demo's 56 px the last stage is 2x2, smaller than any spatial kernel: attention goes on
+# stages 1-3 (14, 7 and 4 px) with a 3x3 spatial kernel.
+SMALL_INPUT_ATTENTION = ["model.options.attention_stages=[1,2,3]", "model.options.attention_options.spatial_kernel=3"]
 SPEC_OVERRIDES = {
-    "cbam": ["model.options.attention=cbam"],
-    "w3": ["model.options.attention=w3", "model.options.refine=true"],
+    "cbam": ["model.options.attention=cbam", *SMALL_INPUT_ATTENTION],
+    "w3": ["model.options.attention=w3", "model.options.refine=true", *SMALL_INPUT_ATTENTION],
     "mfr": ["recipe.name=mfr"],
 }
 

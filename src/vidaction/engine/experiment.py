@@ -21,13 +21,28 @@ from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.objectives import MatureFeatureObjective
 from vidaction.engine.trainer import Trainer
-from vidaction.models import create_model, load_pretrained
+from vidaction.data.labels import head_sizes, num_classes_of
+from vidaction.models import ModelNotFoundError, create_model, load_pretrained
+from vidaction.models.registry import model_options
 
 
-def build_model(model_cfg: ModelConfig, num_classes: int, num_frames: int) -> nn.Module:
-    """Create the configured model; ``model_cfg.options`` are passed to its builder unchanged."""
-    return create_model(model_cfg.name, num_classes=num_classes, num_frames=num_frames,
-                        dropout=model_cfg.dropout, **model_cfg.options)
+def build_model(model_cfg: ModelConfig, num_classes: int | tuple[int, ...], num_frames: int,
+                input_size: int | None = None) -> nn.Module:
+    """Create the configured model; ``model_cfg.options`` are passed to its builder unchanged.
+
+    ``input_size`` (the data's crop) reaches builders that take it unless the options set it, so
+    an attention kernel larger than a stage's feature maps fails here, naming the layer.
+    """
+    options = dict(model_cfg.options)
+    if input_size is not None and "input_size" in model_options(model_cfg.name):
+        options.setdefault("input_size", input_size)
+    try:
+        return create_model(model_cfg.name, num_classes=num_classes, num_frames=num_frames,
+                            dropout=model_cfg.dropout, **options)
+    except ModelNotFoundError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"model {model_cfg.name!r} cannot be built with these options: {exc}") from exc
 
 
 def _attach_preprocessing(model: nn.Module, cfg: ExperimentConfig, class_names: list[str]) -> None:
@@ -85,8 +100,8 @@ def check_same_architecture(student: nn.Module, teacher: nn.Module, teacher_path
 def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
     train_set, class_names = build_dataset(cfg.data, "train")
     val_set, _ = build_dataset(cfg.data, "val")
-    num_classes = cfg.model.num_classes or len(class_names)
-    model = build_model(cfg.model, num_classes, cfg.data.num_frames)
+    num_classes = cfg.model.num_classes or num_classes_of(class_names)
+    model = build_model(cfg.model, num_classes, cfg.data.num_frames, cfg.data.input_size)
     if cfg.model.pretrained:
         report = load_pretrained(model, cfg.model.pretrained)
         if distributed.is_main_process():
@@ -96,7 +111,8 @@ def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
     if cfg.recipe.name == "mfr":
         teacher, _, _ = load_trained_model(cfg.recipe.teacher)
         check_same_architecture(model, teacher, cfg.recipe.teacher)
-        objective = MatureFeatureObjective(teacher, cfg.recipe.mimic_weight, cfg.optim.label_smoothing)
+        objective = MatureFeatureObjective(teacher, cfg.recipe.mimic_weight, cfg.optim.label_smoothing,
+                                           head_sizes=head_sizes(class_names))
     is_distributed = distributed.world_size() > 1
     train_loader = build_loader(train_set, cfg.data, train=True, distributed=is_distributed)
     val_loader = build_loader(val_set, cfg.data, train=False, distributed=is_distributed)
@@ -121,8 +137,8 @@ def load_trained_model(checkpoint_path: str | Path) -> tuple[nn.Module, Experime
         )
     cfg = config_from_dict(state["config"])
     class_names = list(state.get("class_names") or [])
-    num_classes = cfg.model.num_classes or len(class_names)
-    model = build_model(replace(cfg.model, pretrained=""), num_classes, cfg.data.num_frames)
+    num_classes = cfg.model.num_classes or num_classes_of(class_names)
+    model = build_model(replace(cfg.model, pretrained=""), num_classes, cfg.data.num_frames, cfg.data.input_size)
     model.load_state_dict(state["model"])
     model.pretrained_cfg = state.get("pretrained_cfg", getattr(model, "pretrained_cfg", {}))
     return model, cfg, class_names

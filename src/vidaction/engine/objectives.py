@@ -14,18 +14,38 @@ from torch import Tensor, nn
 from vidaction.losses.distill import feature_mimic_loss
 
 
-class CrossEntropyObjective:
-    """Label-smoothed cross-entropy on the clip scores."""
+def classification_loss(logits: Tensor, labels: Tensor, head_sizes: tuple[int, ...],
+                        label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of ``(N, K)`` scores and ``(N,)`` labels; with several heads (labels
+    ``(N, H)``, scores the heads' ``(N, K_h)`` blocks side by side) the sum over heads."""
+    logits = logits.float()
+    if labels.dim() == 1:
+        return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    return sum(F.cross_entropy(part, labels[:, h], label_smoothing=label_smoothing)
+               for h, part in enumerate(logits.split(head_sizes, dim=1)))
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+
+def correct_predictions(logits: Tensor, labels: Tensor, head_sizes: tuple[int, ...]) -> Tensor:
+    """``(N,)`` bool: the arg-max class is right (every head's, for several heads)."""
+    if labels.dim() == 1:
+        return logits.argmax(1) == labels
+    predicted = torch.stack([part.argmax(1) for part in logits.split(head_sizes, dim=1)], dim=1)
+    return (predicted == labels).all(dim=1)
+
+
+class CrossEntropyObjective:
+    """Label-smoothed cross-entropy on the clip scores (summed over heads for several heads)."""
+
+    def __init__(self, label_smoothing: float = 0.0, head_sizes: tuple[int, ...] = ()) -> None:
         self.label_smoothing = label_smoothing
+        self.head_sizes = head_sizes
 
     def to(self, device: torch.device) -> "CrossEntropyObjective":
         return self
 
     def __call__(self, net: nn.Module, clip: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         logits = net(clip)
-        ce = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        ce = classification_loss(logits, labels, self.head_sizes, self.label_smoothing)
         return ce, logits, {"ce": ce}
 
 
@@ -35,8 +55,10 @@ class MatureFeatureObjective:
     The teacher is frozen and in eval mode; the student must accept ``return_features=True``.
     """
 
-    def __init__(self, teacher: nn.Module, weight: float, label_smoothing: float = 0.0, stage: str = "layer4") -> None:
+    def __init__(self, teacher: nn.Module, weight: float, label_smoothing: float = 0.0, stage: str = "layer4",
+                 head_sizes: tuple[int, ...] = ()) -> None:
         self.teacher = teacher.eval().requires_grad_(False)
+        self.head_sizes = head_sizes
         self.weight = weight
         self.label_smoothing = label_smoothing
         self.stage = stage
@@ -49,6 +71,6 @@ class MatureFeatureObjective:
         logits, features = net(clip, return_features=True)
         with torch.no_grad():
             target = self.teacher.forward_features(clip)[self.stage]
-        ce = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        ce = classification_loss(logits, labels, self.head_sizes, self.label_smoothing)
         mimic = feature_mimic_loss(features[self.stage].float(), target.float())
         return ce + self.weight * mimic, logits, {"ce": ce, "mimic": mimic}

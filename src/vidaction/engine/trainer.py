@@ -28,19 +28,20 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from vidaction.config import OptimConfig, ScheduleConfig, TrainConfig
+from vidaction.data.labels import head_sizes, split_heads
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidaction.engine.logger import RunLogger
-from vidaction.engine.objectives import CrossEntropyObjective
+from vidaction.engine.objectives import CrossEntropyObjective, classification_loss, correct_predictions
 from vidaction.engine.optim import build_optimizer, build_scheduler
 from vidaction.engine.partial_bn import freeze_partial_bn
-from vidaction.evaluation.classification import confusion_matrix, mean_class_accuracy, topk_accuracy
+from vidaction.evaluation.classification import (confusion_matrix, mean_class_accuracy, multihead_metrics,
+                                                 topk_accuracy)
 
 MAX_LISTED_BAD = 10
 
@@ -101,7 +102,9 @@ class Trainer:
         if train_cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = _resolve_device(train_cfg.device)
-        self.objective = (objective or CrossEntropyObjective(optim_cfg.label_smoothing)).to(self.device)
+        self.head_sizes = head_sizes(self.class_names) if self.class_names else ()
+        self.objective = (objective or CrossEntropyObjective(optim_cfg.label_smoothing,
+                                                             self.head_sizes)).to(self.device)
         self.cuda = self.device.type == "cuda"
         self.use_amp = train_cfg.amp and self.cuda
         self.channels_last = train_cfg.channels_last and self.cuda
@@ -201,8 +204,9 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
             self.global_step += 1
-            n = labels.numel()
-            totals += torch.tensor([loss.item() * n, (logits.argmax(1) == labels).sum().item(), n, 0.0])
+            n = len(labels)
+            right = correct_predictions(logits, labels, self.head_sizes).sum().item()
+            totals += torch.tensor([loss.item() * n, right, n, 0.0])
             if self.global_step % self.cfg.log_every == 0:
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.logger.log("train_step", self.global_step, loss=loss.item(), lr=lr,
@@ -246,8 +250,9 @@ class Trainer:
             scores.append(logits.view(-1, views, logits.shape[-1]).mean(1).cpu())
             labels.append(batch["label"])
             indices.append(batch["index"])
+        heads = max(len(self.head_sizes), 1)
         local = (torch.cat(scores) if scores else torch.empty(0, len(self.class_names)),
-                 torch.cat(labels) if labels else torch.empty(0, dtype=torch.long),
+                 torch.cat(labels) if labels else torch.empty((0, heads) if heads > 1 else (0,), dtype=torch.long),
                  torch.cat(indices) if indices else torch.empty(0, dtype=torch.long), bad)
         parts = distributed.all_gather_objects(local)
         score = torch.cat([p[0] for p in parts])
@@ -260,13 +265,18 @@ class Trainer:
     def evaluate(self, loader=None) -> dict[str, Any]:
         """Video-level metrics on ``loader`` (default: the validation loader)."""
         scores, labels, _, bad = self.predict(loader or self.val_loader)
+        loss = classification_loss(scores, labels, self.head_sizes).item() if len(labels) else float("nan")
+        if len(self.head_sizes) > 1:
+            heads = [(name, len(names)) for name, names in split_heads(self.class_names)]
+            return {**multihead_metrics(scores, labels, heads), "loss": loss, "num_videos": int(len(labels)),
+                    "bad_videos": len(bad)}
         num_classes = scores.shape[1]
         top1, top5 = topk_accuracy(scores, labels, ks=(1, min(5, num_classes)))
         self.last_confusion = confusion_matrix(scores.argmax(1), labels, num_classes)
         return {
             "top1": top1, "top5": top5,
             "mean_class_acc": mean_class_accuracy(scores, labels, num_classes),
-            "loss": F.cross_entropy(scores, labels).item() if len(labels) else float("nan"),
+            "loss": loss,
             "num_videos": int(len(labels)), "bad_videos": len(bad),
         }
 

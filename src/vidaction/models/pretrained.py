@@ -84,6 +84,13 @@ def _from_tsm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return converted
 
 
+def _into_wrapped_blocks(state: dict[str, torch.Tensor], own: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Rename ``layerX.Y.*`` to ``layerX.Y.block.*`` where the model wraps that block (non-local
+    models), so plain ImageNet / TSM weights load into them."""
+    wrapped = {key.replace(".block.", ".", 1): key for key in own if ".block." in key}
+    return {wrapped.get(key, key) if key not in own else key: value for key, value in state.items()}
+
+
 def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], strict: bool = False) -> LoadReport:
     """Load ``source`` into ``model`` in place and report what matched.
 
@@ -91,6 +98,7 @@ def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], st
     """
     state, source_format = read_state_dict(source)
     own = model.state_dict()
+    state = _into_wrapped_blocks(state, own)
     report = LoadReport(source_format)
     usable = {}
     for key, value in state.items():

@@ -31,7 +31,14 @@ def list_models(pattern: str | None = None) -> list[str]:
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
-def create_model(name: str, num_classes: int, num_frames: int, **options) -> nn.Module:
+def model_options(name: str) -> list[str]:
+    """Keyword options the builder of ``name`` accepts (besides ``num_classes`` and ``num_frames``)."""
+    if name not in _REGISTRY:
+        create_model(name, num_classes=1, num_frames=1)
+    return [k for k in inspect.signature(_REGISTRY[name]).parameters if k not in ("num_classes", "num_frames")]
+
+
+def create_model(name: str, num_classes: int | tuple[int, ...], num_frames: int, **options) -> nn.Module:
     """Build the registered model ``name``; ``options`` are its builder's keyword arguments.
 
     The model stays on the CPU in float32; moving, compiling and wrapping are the caller's business.

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidaction.models import create_model
+from vidaction.models import create_model, load_pretrained
 from vidaction.models.attention import CBAM, W3Attention
 from vidaction.models.flops import count_macs
 
@@ -61,3 +61,51 @@ def test_macs_within_three_percent_of_w3_table_6(frames, attention, paper):
                          refine=attention == "w3")
     macs, _ = count_macs(model, (1, 3, frames, 224, 224))
     assert abs(macs / 1e9 - paper) / paper < 0.03
+
+
+def test_nonlocal_follows_tsm_nl_placement_and_starts_as_identity():
+    torch.manual_seed(0)
+    nl = create_model("tsm_r50", num_classes=5, num_frames=4, base_width=8, attention="nonlocal").eval()
+    wrapped = sorted({name.rsplit(".nl", 1)[0] for name, _ in nl.named_modules() if name.endswith(".nl")})
+    assert wrapped == ["layer2.0", "layer2.2", "layer3.0", "layer3.2", "layer3.4"]
+    assert "layer2.0.block.conv1.weight" in nl.state_dict()
+    assert {"layer2.0.nl.theta.weight", "layer2.0.nl.phi.0.weight", "layer2.0.nl.g.0.weight",
+            "layer2.0.nl.W.0.weight", "layer2.0.nl.W.1.weight"} <= set(nl.state_dict())
+    plain = create_model("tsm_r50", num_classes=5, num_frames=4, base_width=8).eval()
+    report = load_pretrained(nl, plain.state_dict())
+    assert not report.unexpected and not report.mismatched
+    assert all(".nl." in key for key in report.missing)
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(nl(x), plain(x), atol=1e-6)
+
+
+def test_nonlocal_loads_official_tsm_nl_key_layout():
+    torch.manual_seed(0)
+    model = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="nonlocal")
+    official = {f"module.base_model.{k.replace('conv1.weight', 'conv1.net.weight') if k.startswith('layer') else k}": v
+                for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    official.update({"module.new_fc.weight": model.fc.weight, "module.new_fc.bias": model.fc.bias})
+    fresh = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="nonlocal")
+    report = load_pretrained(fresh, official, strict=True)
+    assert report.clean and report.source_format == "official TSM"
+
+
+def test_nonlocal_gradients_reach_the_block():
+    torch.manual_seed(0)
+    model = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="nonlocal", attention_stages=(2,))
+    model(torch.randn(2, 3, 4, 32, 32)).logsumexp(1).sum().backward()
+    assert model.layer2[0].nl.W[1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="needs attention='w3' or 'cbam'"):
+        create_model("tsm_tiny", num_classes=3, num_frames=4, attention="nonlocal", refine=True)
+
+
+@pytest.mark.parametrize("attention", ["w3", "cbam"])
+def test_feature_map_smaller_than_spatial_kernel_fails_at_build_naming_the_layer(attention):
+    with pytest.raises(ValueError, match=r"layer4: a 112x112 input gives 4x4 feature maps, smaller than the 7x7"):
+        create_model("tsm_r18", num_classes=3, num_frames=4, attention=attention, input_size=112)
+    model = create_model("tsm_r18", num_classes=3, num_frames=4, attention=attention, input_size=112,
+                         attention_stages=(1, 2, 3))
+    assert model.attention_stages == (1, 2, 3)
+    create_model("tsm_r18", num_classes=3, num_frames=4, attention=attention, input_size=112,
+                 attention_options={"spatial_kernel": 3})

@@ -36,20 +36,20 @@ def test_nonlocal_is_identity_at_init_and_matches_naive_attention():
     block = NonLocalBlock(8, subsample=False).eval()
     x = torch.randn(1, 8, 3, 4, 4)
     assert torch.allclose(block(x), x)
-    torch.nn.init.ones_(block.bn.weight)
+    torch.nn.init.ones_(block.W[1].weight)
     with torch.no_grad():
         y = block(x)
         flat = x.flatten(2)[0]
         def proj(conv):
             return conv.weight[:, :, 0, 0, 0] @ flat + conv.bias[:, None]
-        theta, phi, g = proj(block.theta), proj(block.phi), proj(block.g)
+        theta, phi, g = proj(block.theta), proj(block.phi[0]), proj(block.g[0])
         positions = flat.shape[1]
         context = torch.zeros_like(g)
         for i in range(positions):
             weights = torch.softmax(torch.stack([theta[:, i] @ phi[:, j] for j in range(positions)]), 0)
             context[:, i] = (g * weights).sum(1)
-        out = block.out.weight[:, :, 0, 0, 0] @ context + block.out.bias[:, None]
-        bn = block.bn
+        out = block.W[0].weight[:, :, 0, 0, 0] @ context + block.W[0].bias[:, None]
+        bn = block.W[1]
         out = (out - bn.running_mean[:, None]) / torch.sqrt(bn.running_var[:, None] + bn.eps) * bn.weight[:, None] + bn.bias[:, None]
     assert torch.allclose(y, x + out.view_as(x), atol=1e-5)
 
@@ -57,7 +57,7 @@ def test_nonlocal_is_identity_at_init_and_matches_naive_attention():
 def test_nonlocal_layouts_and_gradients():
     torch.manual_seed(0)
     block = NonLocalBlock(8, num_frames=2)
-    torch.nn.init.ones_(block.bn.weight)
+    torch.nn.init.ones_(block.W[1].weight)
     x4 = torch.randn(4, 8, 6, 6, requires_grad=True)
     y = block(x4)
     assert y.shape == x4.shape

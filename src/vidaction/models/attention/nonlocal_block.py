@@ -1,9 +1,11 @@
 """Non-local block, embedded Gaussian (Wang et al., CVPR 2018), the video baseline of W3's Table 6.
 
-``z = x + BN(W_z (softmax(theta(x)^T phi(x)) g(x)))`` over all ``T*H*W`` positions, with
-``theta, phi, g`` 1x1x1 convs to ``C/2`` channels and ``phi, g`` max-pooled 2x2 in space (the
-"sub-sampling" of Sec. 3.3 of that paper). The last BatchNorm starts at zero scale so the block is
-the identity at initialisation, which keeps ImageNet-initialised backbones intact.
+``z = x + W(softmax(theta(x)^T phi(x)) g(x))`` over all ``T*H*W`` positions, with ``theta, phi, g``
+1x1x1 convs to ``C/2`` channels, ``phi`` and ``g`` max-pooled 1x2x2 (the "sub-sampling" of Sec. 3.3 of
+that paper), and ``W`` a 1x1x1 conv back to ``C`` followed by BatchNorm whose scale and shift start
+at zero, so the block is the identity at initialisation and ImageNet-initialised backbones stay
+intact. Parameter names follow the official TSM non-local code (``theta``, ``phi.0``, ``g.0``,
+``W.0``, ``W.1``) so its TSM-NL checkpoints load.
 Shapes: ``(N*T, C, H, W)`` with ``num_frames`` or ``(N, C, T, H, W)``; the output has the input's.
 """
 
@@ -23,20 +25,20 @@ class NonLocalBlock(nn.Module):
         super().__init__()
         inner = inner_channels or max(channels // 2, 1)
         self.num_frames = num_frames
+        pool = [nn.MaxPool3d((1, 2, 2))] if subsample else []
         self.theta = nn.Conv3d(channels, inner, 1)
-        self.phi = nn.Conv3d(channels, inner, 1)
-        self.g = nn.Conv3d(channels, inner, 1)
-        self.pool = nn.MaxPool3d((1, 2, 2)) if subsample else nn.Identity()
-        self.out = nn.Conv3d(inner, channels, 1)
-        self.bn = nn.BatchNorm3d(channels)
-        nn.init.zeros_(self.bn.weight)
+        self.phi = nn.Sequential(nn.Conv3d(channels, inner, 1), *pool)
+        self.g = nn.Sequential(nn.Conv3d(channels, inner, 1), *pool)
+        self.W = nn.Sequential(nn.Conv3d(inner, channels, 1), nn.BatchNorm3d(channels))
+        nn.init.zeros_(self.W[1].weight)
+        nn.init.zeros_(self.W[1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
         video = to_5d(x, self.num_frames)
         n, c, t, h, w = video.shape
         query = self.theta(video).flatten(2)
-        key = self.pool(self.phi(video)).flatten(2)
-        value = self.pool(self.g(video)).flatten(2)
+        key = self.phi(video).flatten(2)
+        value = self.g(video).flatten(2)
         affinity = torch.softmax(query.transpose(1, 2) @ key, dim=-1)
         context = (value @ affinity.transpose(1, 2)).view(n, -1, t, h, w)
-        return from_5d(video + self.bn(self.out(context)), x)
+        return from_5d(video + self.W(context), x)

@@ -7,8 +7,14 @@ branch before ``conv1`` of every block, the published "blockres" placement; it c
 and no multiply-accumulates.
 
 ``attention="w3"`` (or ``"cbam"``) puts an attention block on the residual branch of every block of
-the stages in ``attention_stages``, after the last BatchNorm and before the addition (W3 Sec. 3.3;
-the placement of image attention modules). ``refine=True`` adds W3's attention-guided feature
+the stages in ``attention_stages`` (default all four), after the last BatchNorm and before the
+addition (W3 Sec. 3.3; the placement of image attention modules). ``attention="nonlocal"`` follows
+TSM-NL instead (the non-local baseline of W3's Table 6): a :class:`NonLocalBlock` after every other
+block (0, 2, 4, ...) of the stages in ``attention_stages`` (default 2 and 3, i.e. 2 + 3 = 5 blocks
+in ResNet-50 as in the Non-local paper), wrapped as ``layerX.Y.block`` / ``layerX.Y.nl`` like the
+official TSM code, so its TSM-NL checkpoints load. ``input_size`` is the side of the frames the
+model is built for: W3/CBAM refuse, at build time and naming the layer, a stage whose feature maps
+would be smaller than their spatial kernel. ``refine=True`` adds W3's attention-guided feature
 refinement (eqs. 7-8): the spatial masks of the last block of each attended stage are
 average-pooled to the last stage's size, concatenated, mapped by a 1x1 conv + ReLU to ``C_l``
 channels and added to the last stage's features, frame by frame; ``forward_features`` then returns
@@ -29,6 +35,7 @@ import torch.nn.functional as F
 
 from vidaction.config import IMAGENET_MEAN, IMAGENET_STD
 from vidaction.models.attention.cbam import CBAM
+from vidaction.models.attention.nonlocal_block import NonLocalBlock
 from vidaction.models.attention.w3 import W3Attention
 from vidaction.models.layers.temporal_shift import TemporalShift
 from vidaction.models.registry import register_model
@@ -99,14 +106,43 @@ def _downsample(in_channels: int, out_channels: int, stride: int) -> nn.Sequenti
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
 
 
+ATTENTION_KINDS = (None, "w3", "cbam", "nonlocal")
+
+
+class NonLocalWrapper(nn.Module):
+    """A residual block followed by a non-local block: ``(N*T, C_in, H, W) -> (N*T, C, H', W')``."""
+
+    def __init__(self, block: nn.Module, nl: NonLocalBlock) -> None:
+        super().__init__()
+        self.block = block
+        self.nl = nl
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.nl(self.block(x))
+
+
 def _attention_block(kind: str, channels: int, num_frames: int, reduction: int, options: dict,
                      where: str) -> nn.Module:
     try:
         if kind == "w3":
             return W3Attention(channels, num_frames, reduction, **options)
-        return CBAM(channels, reduction, **options)
+        if kind == "cbam":
+            return CBAM(channels, reduction, **options)
+        return NonLocalBlock(channels, num_frames, **options)
     except TypeError as exc:
         raise ValueError(f"attention_options {options} do not fit {kind!r} at {where}: {exc}") from exc
+
+
+def check_attention_fits(kind: str | None, options: dict, stage_sizes: dict[str, int], input_size: int) -> None:
+    """Refuse W3/CBAM on a stage whose ``size x size`` feature maps are smaller than the spatial kernel."""
+    if kind not in ("w3", "cbam"):
+        return
+    kernel = options.get("spatial_kernel", 7)
+    for where, size in stage_sizes.items():
+        if size < kernel:
+            raise ValueError(f"{where}: a {input_size}x{input_size} input gives {size}x{size} feature maps, smaller "
+                             f"than the {kernel}x{kernel} spatial kernel of {kind!r}; drop the stage from "
+                             "attention_stages, lower attention_options.spatial_kernel or raise input_size")
 
 
 class ResNetTSM(nn.Module):
@@ -115,37 +151,54 @@ class ResNetTSM(nn.Module):
     Args:
         block: :class:`BasicBlock` or :class:`Bottleneck`.
         layers: blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
-        num_classes: classifier size K.
+        num_classes: classifier size K, or one size per head (e.g. ``(125, 352)`` for
+            EPIC-Kitchens' verbs and nouns): the heads' scores then sit side by side in one
+            ``(N, sum K_h)`` output, in head order (see :mod:`vidaction.data.labels`).
         num_frames: T, the clip length the temporal shift mixes over.
         shift: add TSM's temporal shift ("blockres"); False gives TSN.
         shift_div: 1/shift_div of the channels shift each way (8 in the paper).
         dropout: dropout before the classifier.
         base_width: channels of the stem (64 in the standard ResNets); narrow variants for CPU.
         in_channels: input channels (3 for RGB).
-        attention: ``None``, ``"w3"`` or ``"cbam"`` on every block of ``attention_stages``.
-        attention_stages: 1-based stage numbers that get attention (default all four).
+        attention: ``None``, ``"w3"``, ``"cbam"`` (every block of ``attention_stages``) or
+            ``"nonlocal"`` (after every other block of ``attention_stages``).
+        attention_stages: 1-based stage numbers that get attention (default: all four for W3/CBAM,
+            2 and 3 for the non-local block).
         attention_reduction: r of the attention MLPs.
         refine: W3's attention-guided feature refinement (needs ``attention``).
         attention_options: extra keyword arguments of the attention block, e.g. W3's
             ``{"use_spatial": False}`` or ``{"use_temporal": False}`` (Table 5 ablations) or
             ``{"temporal_mode": "dense"}``.
+        input_size: frame side the model is built for (checked against W3/CBAM's spatial kernel).
     """
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...], num_classes: int,
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...],
+                 num_classes: int | tuple[int, ...],
                  num_frames: int, shift: bool, shift_div: int = 8, dropout: float = 0.5, base_width: int = 64,
                  in_channels: int = 3, attention: str | None = None,
-                 attention_stages: tuple[int, ...] = (1, 2, 3, 4), attention_reduction: int = 16,
-                 refine: bool = False, attention_options: dict | None = None) -> None:
+                 attention_stages: tuple[int, ...] | None = None, attention_reduction: int = 16,
+                 refine: bool = False, attention_options: dict | None = None, input_size: int = 224) -> None:
         super().__init__()
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-        if attention not in (None, "w3", "cbam"):
-            raise ValueError(f"attention must be None, 'w3' or 'cbam', got {attention!r}")
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention must be one of {list(ATTENTION_KINDS)}, got {attention!r}")
+        if attention_stages is None:
+            attention_stages = (2, 3) if attention == "nonlocal" else (1, 2, 3, 4)
+        attention_stages = tuple(attention_stages)
         bad_stages = [s for s in attention_stages if s not in range(1, len(layers) + 1)]
         if attention and bad_stages:
             raise ValueError(f"attention_stages {bad_stages} do not exist: this ResNet has stages 1..{len(layers)}")
-        if refine and attention is None:
+        if refine and attention not in ("w3", "cbam"):
             raise ValueError("refine=True (attention-guided feature refinement) needs attention='w3' or 'cbam'")
+        attention_options = attention_options or {}
+        sizes, side = {}, -(-input_size // 4)
+        for index in range(len(layers)):
+            side = side if index == 0 else -(-side // 2)
+            sizes[f"layer{index + 1}"] = side
+        check_attention_fits(attention, attention_options,
+                             {name: size for name, size in sizes.items() if int(name[5:]) in attention_stages},
+                             input_size)
         self.num_frames = num_frames
         self.in_channels = in_channels
         self.is_shift = shift
@@ -161,24 +214,32 @@ class ResNetTSM(nn.Module):
             stage = []
             out_channels = base_width * 2 ** index * block.expansion
             for position in range(count):
+                where = f"layer{index + 1}.{position}"
+                attended = attention is not None and index + 1 in attention_stages
                 attend = None
-                if attention and index + 1 in attention_stages:
+                if attended and attention != "nonlocal":
                     attend = _attention_block(attention, out_channels, num_frames, attention_reduction,
-                                              attention_options or {}, f"layer{index + 1}.{position}")
-                stage.append(block(channels, base_width * 2 ** index, stride if position == 0 else 1,
-                                   TemporalShift(num_frames, shift_div) if shift else None, attend))
+                                              attention_options, where)
+                layer = block(channels, base_width * 2 ** index, stride if position == 0 else 1,
+                              TemporalShift(num_frames, shift_div) if shift else None, attend)
+                if attended and attention == "nonlocal" and position % 2 == 0:
+                    layer = NonLocalWrapper(layer, _attention_block(attention, out_channels, num_frames,
+                                                                    attention_reduction, attention_options, where))
+                stage.append(layer)
                 channels = out_channels
             self.add_module(f"layer{index + 1}", nn.Sequential(*stage))
             self.feature_info.append(dict(num_chs=channels, reduction_t=1, reduction_s=reduction,
                                           name=f"layer{index + 1}"))
         self.stage_names = [info["name"] for info in self.feature_info]
         self.num_features = channels
+        self.attention = attention
         self.attention_stages = tuple(sorted(attention_stages)) if attention else ()
         self.refine = nn.Conv2d(len(self.attention_stages), channels, 1) if refine else None
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(channels, num_classes)
+        self.head_sizes = tuple(num_classes) if isinstance(num_classes, (tuple, list)) else (num_classes,)
+        self.fc = nn.Linear(channels, sum(self.head_sizes))
         self.pretrained_cfg = dict(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), num_frames=num_frames,
-                                   input_size=224, class_names=None)
+                                   input_size=input_size, class_names=None)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -218,6 +279,8 @@ class ResNetTSM(nn.Module):
     def attention_masks(self) -> dict[str, torch.Tensor]:
         """Spatial masks ``(N, 1, T, H_j, W_j)`` of the last block of each attended stage, from the
         last forward pass (for refinement and pictures)."""
+        if self.attention not in ("w3", "cbam"):
+            raise ValueError(f"attention_masks() needs a W3 or CBAM model, this one has attention={self.attention!r}")
         masks = {}
         for j in self.attention_stages:
             spatial = getattr(self, f"layer{j}")[-1].attention.last_masks.spatial
@@ -240,8 +303,9 @@ class ResNetTSM(nn.Module):
         """Average consensus of per-frame logits: ``(N, K)``."""
         return self.frame_logits(features).mean(dim=1)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        self.fc = nn.Linear(self.num_features, num_classes)
+    def reset_classifier(self, num_classes: int | tuple[int, ...]) -> None:
+        self.head_sizes = tuple(num_classes) if isinstance(num_classes, (tuple, list)) else (num_classes,)
+        self.fc = nn.Linear(self.num_features, sum(self.head_sizes))
         self._init_classifier()
 
     def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
@@ -251,80 +315,59 @@ class ResNetTSM(nn.Module):
         return (scores, features) if return_features else scores
 
 
-def _build(block, layers, shift, num_classes, num_frames, **options) -> ResNetTSM:
-    return ResNetTSM(block, layers, num_classes, num_frames, shift=shift, **options)
-
-
-AttentionStages = tuple[int, ...]
+AttentionStages = tuple[int, ...] | None
+NumClasses = int | tuple[int, ...]
 
 
 @register_model
-def tsn_r18(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64, in_channels: int = 3,
-            attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False,
-            attention_options: dict | None = None) -> ResNetTSM:
+def tsn_r18(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base_width: int = 64,
+            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
+            attention_reduction: int = 16, refine: bool = False, attention_options: dict | None = None,
+            input_size: int = 224) -> ResNetTSM:
     """TSN with a ResNet-18 backbone."""
-    return _build(BasicBlock, (2, 2, 2, 2), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
-                  in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
-                  attention_reduction=attention_reduction, refine=refine,
-                  attention_options=attention_options)
+    return ResNetTSM(BasicBlock, (2, 2, 2, 2), shift=False, **locals())
 
 
 @register_model
-def tsn_r50(num_classes: int, num_frames: int, dropout: float = 0.5, base_width: int = 64, in_channels: int = 3,
-            attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False,
-            attention_options: dict | None = None) -> ResNetTSM:
+def tsn_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base_width: int = 64,
+            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
+            attention_reduction: int = 16, refine: bool = False, attention_options: dict | None = None,
+            input_size: int = 224) -> ResNetTSM:
     """TSN with a ResNet-50 backbone."""
-    return _build(Bottleneck, (3, 4, 6, 3), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
-                  in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
-                  attention_reduction=attention_reduction, refine=refine,
-                  attention_options=attention_options)
+    return ResNetTSM(Bottleneck, (3, 4, 6, 3), shift=False, **locals())
 
 
 @register_model
-def tsm_r18(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
-            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False,
-            attention_options: dict | None = None) -> ResNetTSM:
+def tsm_r18(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
+            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
+            attention_reduction: int = 16, refine: bool = False, attention_options: dict | None = None,
+            input_size: int = 224) -> ResNetTSM:
     """TSM (blockres shift) with a ResNet-18 backbone."""
-    return _build(BasicBlock, (2, 2, 2, 2), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
-                  base_width=base_width, in_channels=in_channels, attention=attention,
-                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine,
-                  attention_options=attention_options)
+    return ResNetTSM(BasicBlock, (2, 2, 2, 2), shift=True, **locals())
 
 
 @register_model
-def tsm_r50(num_classes: int, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
-            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-            attention_reduction: int = 16, refine: bool = False,
-            attention_options: dict | None = None) -> ResNetTSM:
+def tsm_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
+            in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
+            attention_reduction: int = 16, refine: bool = False, attention_options: dict | None = None,
+            input_size: int = 224) -> ResNetTSM:
     """TSM (blockres shift) with a ResNet-50 backbone: 33.0 G MACs at 8x224x224 in the paper."""
-    return _build(Bottleneck, (3, 4, 6, 3), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
-                  base_width=base_width, in_channels=in_channels, attention=attention,
-                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine,
-                  attention_options=attention_options)
+    return ResNetTSM(Bottleneck, (3, 4, 6, 3), shift=True, **locals())
 
 
 @register_model
-def tsn_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, base_width: int = 8, in_channels: int = 3,
-             attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-             attention_reduction: int = 4, refine: bool = False,
-            attention_options: dict | None = None) -> ResNetTSM:
+def tsn_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, base_width: int = 8,
+             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
+             attention_reduction: int = 4, refine: bool = False, attention_options: dict | None = None,
+             input_size: int = 224) -> ResNetTSM:
     """A one-block-per-stage, 8-channel TSN for tests."""
-    return _build(BasicBlock, (1, 1, 1, 1), False, num_classes, num_frames, dropout=dropout, base_width=base_width,
-                  in_channels=in_channels, attention=attention, attention_stages=tuple(attention_stages),
-                  attention_reduction=attention_reduction, refine=refine,
-                  attention_options=attention_options)
+    return ResNetTSM(BasicBlock, (1, 1, 1, 1), shift=False, **locals())
 
 
 @register_model
-def tsm_tiny(num_classes: int, num_frames: int, dropout: float = 0.0, shift_div: int = 8, base_width: int = 8,
-             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = (1, 2, 3, 4),
-             attention_reduction: int = 4, refine: bool = False,
-            attention_options: dict | None = None) -> ResNetTSM:
+def tsm_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, shift_div: int = 8, base_width: int = 8,
+             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
+             attention_reduction: int = 4, refine: bool = False, attention_options: dict | None = None,
+             input_size: int = 224) -> ResNetTSM:
     """A one-block-per-stage, 8-channel TSM for tests."""
-    return _build(BasicBlock, (1, 1, 1, 1), True, num_classes, num_frames, dropout=dropout, shift_div=shift_div,
-                  base_width=base_width, in_channels=in_channels, attention=attention,
-                  attention_stages=tuple(attention_stages), attention_reduction=attention_reduction, refine=refine,
-                  attention_options=attention_options)
+    return ResNetTSM(BasicBlock, (1, 1, 1, 1), shift=True, **locals())
