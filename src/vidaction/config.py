@@ -58,6 +58,7 @@ class DataConfig:
     flip_label_pairs: list = field(default_factory=list)
     test_clips: int = 1
     test_crops: int = 1
+    test_crop_size: int = 0
     mean: list = field(default_factory=lambda: list(IMAGENET_MEAN))
     std: list = field(default_factory=lambda: list(IMAGENET_STD))
     batch_size: int = 8
@@ -72,7 +73,7 @@ class DataConfig:
         _one_of("data.modality", self.modality, ("video", "frames"))
         _one_of("data.sampling", self.sampling, ("segment", "dense"))
         _one_of("data.train_crop", self.train_crop, ("multiscale", "random_resized", "center"))
-        _one_of("data.test_crops", self.test_crops, (1, 3))
+        _one_of("data.test_crops", self.test_crops, (1, 3, 10))
         _positive("data.num_frames", self.num_frames)
         _positive("data.frame_stride", self.frame_stride)
         _positive("data.test_clips", self.test_clips)
@@ -82,6 +83,12 @@ class DataConfig:
                 f"data.input_size ({self.input_size}) is larger than data.resize_short "
                 f"({self.resize_short}); a crop cannot exceed the resized frame"
             )
+        if self.test_crop_size > self.resize_short:
+            raise ConfigError(f"data.test_crop_size ({self.test_crop_size}) is larger than data.resize_short "
+                              f"({self.resize_short}); full-resolution testing uses test_crop_size=resize_short")
+        if self.test_crops == 10 and not self.flip:
+            raise ConfigError("data.test_crops=10 mirrors half of the test views, but data.flip=false says the "
+                              "classes are not mirror-invariant; use test_crops=1 or 3")
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ConfigError(f"data.max_bad_fraction must lie in [0, 1], got {self.max_bad_fraction}")
         if len(self.mean) != 3 or len(self.std) != 3:

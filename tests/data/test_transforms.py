@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from vidaction.config import DataConfig
 from vidaction.data.transforms import (CenterCrop, MultiScaleCrop, Normalize, RandomHorizontalFlip, RandomResizedCrop,
-                                       Resize, ThreeCrop, build_test_transform, build_train_transform, flip_label_map,
+                                       Resize, TenCrop, ThreeCrop, build_test_transform, build_train_transform, flip_label_map,
                                        resize_frames)
 
 
@@ -152,3 +152,35 @@ def test_train_pipeline_returns_the_flipped_label():
     assert labels == {0, 1}
     no_flip = build_train_transform(DataConfig(input_size=32, resize_short=40, flip=False), {0: 1, 1: 0})
     assert {no_flip(still_clip(), 0, rng(seed))[1] for seed in range(20)} == {0}
+
+
+def test_ten_crop_is_corners_centre_and_their_mirrors():
+    clip = random_clip(h=40, w=60)
+    views, label = TenCrop(30)(clip, 3, rng())
+    assert views.shape == (10, 4, 30, 30, 3) and label == 3
+    corners = [(0, 0), (0, 30), (10, 0), (10, 30), (5, 15)]
+    for k, (top, left) in enumerate(corners):
+        assert torch.equal(views[k], clip[:, top:top + 30, left:left + 30])
+        assert torch.equal(views[k + 5], clip[:, top:top + 30, left:left + 30].flip(2))
+
+
+def test_full_resolution_and_ten_crop_test_pipelines():
+    clip = random_clip(h=60, w=80)
+    full, _ = build_test_transform(DataConfig(input_size=32, resize_short=40, test_crop_size=40))(clip, 0, rng())
+    assert full.shape == (3, 4, 40, 40)
+    full3, _ = build_test_transform(DataConfig(input_size=32, resize_short=40, test_crop_size=40,
+                                               test_crops=3))(clip, 0, rng())
+    assert full3.shape == (3, 3, 4, 40, 40)
+    ten, _ = build_test_transform(DataConfig(input_size=32, resize_short=40, test_crops=10))(clip, 0, rng())
+    assert ten.shape == (10, 3, 4, 32, 32)
+
+
+def test_test_view_settings_are_validated():
+    from vidaction.config import ConfigError
+
+    with pytest.raises(ConfigError, match="test_crop_size"):
+        DataConfig(input_size=32, resize_short=40, test_crop_size=48)
+    with pytest.raises(ConfigError, match="test_crops=10 mirrors"):
+        DataConfig(test_crops=10, flip=False)
+    with pytest.raises(ConfigError, match="test_crops"):
+        DataConfig(test_crops=5)

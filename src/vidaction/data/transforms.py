@@ -163,6 +163,23 @@ class ThreeCrop:
         return torch.stack([_crop(clip, top, left, s, s) for top, left in corners]), label
 
 
+class TenCrop:
+    """The four corner crops and the centre crop, each also mirrored (TSN's 10-crop "oversample"
+    testing): ``(T, H, W, 3) -> (10, T, size, size, 3)``, unflipped views first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
+        h, w = clip.shape[-3:-1]
+        s = self.size
+        if h < s or w < s:
+            raise ValueError(f"frame {h}x{w} is smaller than the crop {s}")
+        corners = [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s), ((h - s) // 2, (w - s) // 2)]
+        views = [_crop(clip, top, left, s, s) for top, left in corners]
+        return torch.stack(views + [view.flip(-2) for view in views]), label
+
+
 class RandomHorizontalFlip:
     """Mirror the whole clip with probability ``p``; ``label_map`` maps a class to its mirror image."""
 
@@ -225,7 +242,10 @@ def build_train_transform(cfg: DataConfig, label_map: dict[int, int] | None = No
 
 
 def build_test_transform(cfg: DataConfig) -> Compose:
-    """Resize the short side, centre crop (``test_crops=1``: ``(3, T, S, S)``) or three crops
-    (``test_crops=3``: ``(3, 3, T, S, S)``), normalise."""
-    crop = CenterCrop(cfg.input_size) if cfg.test_crops == 1 else ThreeCrop(cfg.input_size)
+    """Resize the short side, then the centre crop (``test_crops=1``: ``(3, T, S, S)``), three crops
+    along the longer side (``3``: ``(3, 3, T, S, S)``) or ten crops (``10``: ``(10, 3, T, S, S)``),
+    normalise. ``S`` is ``data.test_crop_size`` or, when 0, ``data.input_size``; full-resolution
+    testing (TSM, W3 Sec. 4) sets it to ``data.resize_short``."""
+    size = cfg.test_crop_size or cfg.input_size
+    crop = {1: CenterCrop, 3: ThreeCrop, 10: TenCrop}[cfg.test_crops](size)
     return Compose([Resize(cfg.resize_short), crop, Normalize(cfg.mean, cfg.std)])
