@@ -102,3 +102,19 @@ def test_conv3d_by_frames_equals_conv3d(kernel, channels):
     assert torch.allclose(ours, conv(x), atol=1e-5)
     g = torch.randn_like(ours)
     assert torch.allclose(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(conv(x), x, g)[0], atol=1e-5)
+
+
+def test_inplace_inference_matches_and_training_is_untouched():
+    torch.manual_seed(0)
+    block = W3Attention(16, num_frames=4, reduction=4)
+    fast = W3Attention(16, num_frames=4, reduction=4, inplace=True)
+    fast.load_state_dict(block.state_dict())
+    x = torch.randn(8, 16, 9, 9)
+    with torch.no_grad():
+        expected = block(x.clone())
+        y = x.clone()
+        out = fast(y)
+    assert torch.allclose(out, expected, atol=1e-6) and out.data_ptr() == y.data_ptr()
+    leaf = x.clone().requires_grad_()
+    fast(leaf).sum().backward()
+    assert torch.equal(leaf.detach(), x) and leaf.grad is not None

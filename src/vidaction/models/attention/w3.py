@@ -145,12 +145,17 @@ class W3Attention(nn.Module):
             drops temporal reasoning, see ``use_temporal``; "w/o SA" drops ``M^s``).
         use_temporal: when False the 1D CNN of eq. 4 and the 3D CNN of eq. 6 are skipped, leaving
             frame-level masks (eqs. 3 and 5 alone), i.e. CBAM-like per-frame attention.
+        inplace: multiply the masks into ``x`` itself when no gradient is recorded (inference); the
+            two mask products are memory-bound and allocating their outputs is most of W3's CPU
+            overhead. Backbones, which own the tensor they pass, turn it on; training is unchanged.
     """
 
     def __init__(self, channels: int, num_frames: int | None = None, reduction: int = 16,
                  temporal_kernel: int = 3, spatial_kernel: int = 7, temporal_mode: str = "depthwise",
-                 use_channel: bool = True, use_spatial: bool = True, use_temporal: bool = True) -> None:
+                 use_channel: bool = True, use_spatial: bool = True, use_temporal: bool = True,
+                 inplace: bool = False) -> None:
         super().__init__()
+        self.inplace = inplace
         if not (use_channel or use_spatial):
             raise ValueError("W3Attention needs at least one of use_channel / use_spatial")
         self.num_frames = num_frames
@@ -175,13 +180,14 @@ class W3Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         video = to_5d(x, self.num_frames)
         n, c, t, h, w = video.shape
+        in_place = self.inplace and not (torch.is_grad_enabled() and video.requires_grad)
         channel_mask = video.new_ones(n, c, t)
         spatial_mask = video.new_ones(n, 1, t, h, w)
         if self.channel is not None:
             channel_mask = self._channel_mask(video)
-            video = video * channel_mask[..., None, None]
+            video = video.mul_(channel_mask[..., None, None]) if in_place else video * channel_mask[..., None, None]
         if self.spatial is not None:
             spatial_mask = self._spatial_mask(video)
-            video = video * spatial_mask
+            video = video.mul_(spatial_mask) if in_place else video * spatial_mask
         self.last_masks = W3Masks(channel_mask, spatial_mask)
         return from_5d(video, x)

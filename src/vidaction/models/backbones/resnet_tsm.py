@@ -125,9 +125,9 @@ def _attention_block(kind: str, channels: int, num_frames: int, reduction: int, 
                      where: str) -> nn.Module:
     try:
         if kind == "w3":
-            return W3Attention(channels, num_frames, reduction, **options)
+            return W3Attention(channels, num_frames, reduction, **{"inplace": True, **options})
         if kind == "cbam":
-            return CBAM(channels, reduction, **options)
+            return CBAM(channels, reduction, **{"inplace": True, **options})
         return NonLocalBlock(channels, num_frames, **options)
     except TypeError as exc:
         raise ValueError(f"attention_options {options} do not fit {kind!r} at {where}: {exc}") from exc
