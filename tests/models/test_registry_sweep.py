@@ -11,8 +11,8 @@ FAST = [n for n in list_models() if "r50" not in n]
 @pytest.mark.parametrize("name", list_models())
 def test_forward_shape_and_feature_info(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=5, num_frames=4).eval()
-    x = torch.randn(2, 3, 4, 32, 32)
+    model = create_model(name, num_classes=5, num_frames=8).eval()
+    x = torch.randn(2, 3, 8, 32, 32)
     with torch.no_grad():
         features = model.forward_features(x)
         scores = model.forward_head(features)
@@ -20,15 +20,15 @@ def test_forward_shape_and_feature_info(name):
     assert [info["name"] for info in model.feature_info] == list(features)
     for info in model.feature_info:
         f = features[info["name"]]
-        assert f.shape[:3] == (2, info["num_chs"], 4 // info["reduction_t"])
+        assert f.shape[:3] == (2, info["num_chs"], 8 // info["reduction_t"])
         assert f.shape[3] == 32 // info["reduction_s"]
 
 
 @pytest.mark.parametrize("name", FAST)
 def test_every_parameter_gets_a_gradient(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3, num_frames=4, base_width=8)
-    model(torch.randn(2, 3, 4, 32, 32)).logsumexp(1).sum().backward()
+    model = create_model(name, num_classes=3, num_frames=8, base_width=8)
+    model(torch.randn(2, 3, 8, 32, 32)).logsumexp(1).sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, pname
 

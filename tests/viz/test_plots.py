@@ -23,3 +23,15 @@ def test_table_is_aligned_markdown():
     lines = text.splitlines()
     assert lines[0].startswith("| model") and set(lines[1]) <= {"|", "-"}
     assert len({len(line) for line in lines}) == 1
+
+
+def test_attention_overlay_maps_frames_to_coarser_mask_steps(tmp_path):
+    import numpy as np
+    import torch
+
+    from vidaction.viz.attention import overlay_grid
+
+    frames = np.random.default_rng(0).random((8, 32, 32, 3))
+    masks = {"layer1": torch.rand(1, 1, 8, 8, 8), "layer3": torch.rand(1, 1, 2, 4, 4)}
+    path = overlay_grid(frames, masks, tmp_path / "masks.png", title="i3d")
+    assert path.is_file() and path.stat().st_size > 1000

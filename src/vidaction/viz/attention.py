@@ -16,7 +16,9 @@ def overlay_grid(frames: np.ndarray, masks: dict[str, torch.Tensor], path: str |
                  max_frames: int = 8) -> Path:
     """Rows: the frames, then one row per stage with its mask upsampled and overlaid.
 
-    ``frames``: ``(T, H, W, 3)`` in [0, 1]; ``masks``: ``{stage: (1, 1, T, h, w)}`` in [0, 1].
+    ``frames``: ``(T, H, W, 3)`` in [0, 1]; ``masks``: ``{stage: (1, 1, T_j, h, w)}`` in [0, 1], where
+    a 3D CNN's stage may have fewer time steps ``T_j`` than frames: frame ``i`` shows step
+    ``i * T_j // T``, the step whose receptive field it falls in.
     """
     t = frames.shape[0]
     columns = np.unique(np.linspace(0, t - 1, min(max_frames, t)).round().astype(int))
@@ -26,7 +28,8 @@ def overlay_grid(frames: np.ndarray, masks: dict[str, torch.Tensor], path: str |
         axes[0, c].imshow(frames[index])
         axes[0, c].set_title(f"frame {index}", fontsize=7)
         for r, (stage, mask) in enumerate(masks.items(), 1):
-            up = F.interpolate(mask[0, :, index:index + 1].float(), size=frames.shape[1:3], mode="bilinear",
+            step = index * mask.shape[2] // t
+            up = F.interpolate(mask[0, :, step:step + 1].float(), size=frames.shape[1:3], mode="bilinear",
                                align_corners=False)[0, 0].numpy()
             axes[r, c].imshow(frames[index])
             axes[r, c].imshow(up, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
