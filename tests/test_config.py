@@ -80,7 +80,8 @@ def test_w3_configs_build_their_models(path):
     from vidaction.engine.experiment import build_model
 
     cfg = load_config(path)
-    model = build_model(cfg.model, cfg.model.num_classes, cfg.data.num_frames, cfg.data.input_size)
+    num_classes = cfg.model.num_classes or {"epic55": (125, 352)}[cfg.data.format]
+    model = build_model(cfg.model, num_classes, cfg.data.num_frames, cfg.data.input_size)
     expected = (2, 3) if cfg.model.options["attention"] == "nonlocal" else (1, 2, 3, 4)
     assert model.attention_stages == expected
     assert (model.refine is not None) == cfg.model.options.get("refine", False)

@@ -47,6 +47,10 @@ class DataConfig:
     class_names: str = ""
     modality: str = "video"
     frame_template: str = "{:05d}.jpg"
+    frame_start_index: int = 1
+    frame_fps: float = 12.0
+    eval_subset: str = ""
+    val_participants: list = field(default_factory=list)
     video_template: str = ""
     num_frames: int = 8
     sampling: str = "segment"
@@ -69,7 +73,7 @@ class DataConfig:
     decode_cache: int = 0
 
     def __post_init__(self) -> None:
-        _one_of("data.format", self.format, ("ucf101", "sthv1", "sthv2", "kinetics", "list"))
+        _one_of("data.format", self.format, ("ucf101", "sthv1", "sthv2", "kinetics", "list", "egogesture", "epic55"))
         _one_of("data.modality", self.modality, ("video", "frames"))
         _one_of("data.sampling", self.sampling, ("segment", "dense"))
         _one_of("data.train_crop", self.train_crop, ("multiscale", "random_resized", "center"))
@@ -83,6 +87,12 @@ class DataConfig:
                 f"data.input_size ({self.input_size}) is larger than data.resize_short "
                 f"({self.resize_short}); a crop cannot exceed the resized frame"
             )
+        if self.frame_fps <= 0:
+            raise ConfigError(f"data.frame_fps must be positive, got {self.frame_fps}")
+        if self.format in EVAL_SUBSETS:
+            _one_of("data.eval_subset", self.eval_subset or EVAL_SUBSETS[self.format][0], EVAL_SUBSETS[self.format])
+        elif self.eval_subset:
+            raise ConfigError(f"data.eval_subset is for the formats {list(EVAL_SUBSETS)}, not {self.format!r}")
         if self.test_crop_size > self.resize_short:
             raise ConfigError(f"data.test_crop_size ({self.test_crop_size}) is larger than data.resize_short "
                               f"({self.resize_short}); full-resolution testing uses test_crop_size=resize_short")
@@ -213,6 +223,10 @@ class ExperimentConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
+
+
+# Formats whose evaluation split is chosen by data.eval_subset (the first is the default).
+EVAL_SUBSETS = {"egogesture": ("val", "test"), "epic55": ("val", "test_s1", "test_s2")}
 
 
 def _one_of(key: str, value: Any, allowed: tuple) -> None:

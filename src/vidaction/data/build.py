@@ -6,20 +6,24 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler, Sampler, SequentialSampler
 
-from vidaction.config import ConfigError, DataConfig
+from vidaction.config import EVAL_SUBSETS, ConfigError, DataConfig
 from vidaction.data.dataset import EpochSampler, VideoClipDataset, collate_clips
 from vidaction.data.errors import VideoDecodeError
+from vidaction.data.formats.egogesture import read_egogesture
+from vidaction.data.formats.epic_kitchens import read_epic55
 from vidaction.data.formats.filelist import filelist_class_names, read_filelist
 from vidaction.data.formats.kinetics import read_kinetics
 from vidaction.data.formats.something import read_sthv1, read_sthv2
 from vidaction.data.formats.ucf101 import read_ucf101
 from vidaction.data.frames import FrameFolderReader
+from vidaction.data.labels import prefix_heads
 from vidaction.data.records import VideoRecord
 from vidaction.data.sampling import DenseSampler, SegmentSampler
 from vidaction.data.transforms import build_test_transform, build_train_transform, flip_label_map
 from vidaction.data.video import VideoReader
 
 SPLITS = ("train", "val")
+FRAME_FOLDER_FORMATS = ("sthv1", "egogesture", "epic55")
 
 
 def read_annotations(cfg: DataConfig, split: str) -> tuple[list[VideoRecord], list[str]]:
@@ -34,28 +38,39 @@ def read_annotations(cfg: DataConfig, split: str) -> tuple[list[VideoRecord], li
         return read_sthv2(cfg.annotations, cfg.root, split, cfg.video_template or "{}.webm")
     if cfg.format == "kinetics":
         return read_kinetics(cfg.annotations, cfg.root, split, cfg.video_template)
+    subset = "train" if split == "train" else cfg.eval_subset or EVAL_SUBSETS.get(cfg.format, ("val",))[0]
+    if cfg.format == "egogesture":
+        return read_egogesture(cfg.annotations, cfg.root, subset, fps=cfg.frame_fps)
+    if cfg.format == "epic55":
+        records, verbs, nouns = read_epic55(cfg.annotations, cfg.root, subset,
+                                            val_participants=tuple(cfg.val_participants), fps=cfg.frame_fps)
+        return records, prefix_heads({"verb": verbs, "noun": nouns})
     class_names = filelist_class_names(cfg.train_list, cfg.class_names or None)
     return read_filelist(cfg.train_list if split == "train" else cfg.val_list, cfg.root, class_names), class_names
 
 
 class ReaderFactory:
     """Picklable ``record -> reader`` for DataLoader workers: a :class:`VideoReader` for
-    ``modality="video"``, a :class:`FrameFolderReader` with ``frame_template`` for ``"frames"``."""
+    ``modality="video"``, a :class:`FrameFolderReader` (``frame_template`` numbered from
+    ``start_index``, ``fps`` frames per second) for ``"frames"``."""
 
-    def __init__(self, modality: str, frame_template: str = "{:05d}.jpg") -> None:
+    def __init__(self, modality: str, frame_template: str = "{:05d}.jpg", start_index: int = 1,
+                 fps: float = 12.0) -> None:
         self.modality = modality
         self.frame_template = frame_template
+        self.start_index = start_index
+        self.fps = fps
 
     def __call__(self, record: VideoRecord) -> VideoReader | FrameFolderReader:
         if self.modality == "frames":
-            return FrameFolderReader(record.path, self.frame_template)
+            return FrameFolderReader(record.path, self.frame_template, self.start_index, self.fps)
         return VideoReader(record.path)
 
 
 def build_dataset(cfg: DataConfig, split: str, seed: int = 0) -> tuple[VideoClipDataset, list[str]]:
     """The dataset of ``split`` ('train': training sampling and augmentation; 'val': test views)."""
-    if cfg.format == "sthv1" and cfg.modality != "frames":
-        raise ConfigError("data.format=sthv1 lists JPEG frame folders; set data.modality=frames")
+    if cfg.format in FRAME_FOLDER_FORMATS and cfg.modality != "frames":
+        raise ConfigError(f"data.format={cfg.format} lists JPEG frame folders; set data.modality=frames")
     records, class_names = read_annotations(cfg, split)
     if not records:
         raise ConfigError(f"no videos listed for split {split!r} in {cfg.annotations or cfg.train_list}")
@@ -76,7 +91,8 @@ def build_dataset_for_records(cfg: DataConfig, records: list[VideoRecord], train
         transform = build_train_transform(cfg, flip_label_map(cfg.flip_label_pairs, class_names or []))
     else:
         transform = build_test_transform(cfg)
-    return VideoClipDataset(records, ReaderFactory(cfg.modality, cfg.frame_template), sampler, transform,
+    readers = ReaderFactory(cfg.modality, cfg.frame_template, cfg.frame_start_index, cfg.frame_fps)
+    return VideoClipDataset(records, readers, sampler, transform,
                             num_clips=1 if train else cfg.test_clips, seed=seed, decode_cache=cfg.decode_cache)
 
 

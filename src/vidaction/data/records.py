@@ -10,14 +10,15 @@ from typing import Any
 class VideoRecord:
     """A labelled video file or frame folder.
 
-    ``label`` is the class index, -1 when unknown (a test set). ``num_frames`` is the frame count an
+    ``label`` is the class index, -1 when unknown (a test set); datasets with several heads
+    (EPIC-Kitchens' verb and noun) give one index per head as a tuple. ``num_frames`` is the frame count an
     annotation states, if any; the dataset trusts the reader's count. ``start``/``end`` (seconds,
     ``None`` = the file's own start/end) restrict sampling to a part of the file. ``meta`` keeps
     format-specific fields (ids, source times) for reporting.
     """
 
     path: str
-    label: int
+    label: int | tuple[int, ...]
     num_frames: int | None = None
     start: float | None = None
     end: float | None = None
