@@ -1,0 +1,1 @@
+"""HCML motion modules: cost volume, prime motion block, flow estimator, motion predictors."""
