@@ -61,6 +61,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from vidaction.config import IMAGENET_MEAN, IMAGENET_STD
+from vidaction.models.motion.prime_motion import PrimeMotionBlock
 from vidaction.models.pretrained import read_state_dict
 from vidaction.models.registry import register_model
 
@@ -138,12 +139,25 @@ class R2Plus1D(nn.Module):
         dropout: dropout before the classifier.
         base_width: channels of conv1 and of res2's inner convs (64 in Table 5); narrow for CPU.
         in_channels: input channels (3 for RGB).
+        motion: ``"pmb"`` appends HCML's :class:`PrimeMotionBlock` to the stages in
+            ``motion_levels`` (``Z^l = F^l + g^l(P^l)``, Sec. 3.4), ``None`` for the plain backbone.
+        motion_levels: stages whose output gets a prime motion block; the default res2, res3, res4
+            are HCML's levels 1, 2, 3 (Sec. 4.2, Table 1).
+        motion_reduction: beta, the channel reduction of the prime motion blocks (8); their motion
+            features ``P`` have ``2 C / beta`` channels, the choice that reproduces Table 2's MAC
+            ratios (the paper does not give it).
     """
 
     def __init__(self, layers: tuple[int, ...], temporal_stages: tuple[str, ...],
                  num_classes: int | tuple[int, ...], num_frames: int, dropout: float = 0.5, base_width: int = 64,
-                 in_channels: int = 3) -> None:
+                 in_channels: int = 3, motion: str | None = None,
+                 motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> None:
         super().__init__()
+        if motion not in (None, "pmb"):
+            raise ValueError(f"motion must be None or 'pmb', got {motion!r}")
+        bad_levels = [name for name in motion_levels if name not in STAGE_NAMES]
+        if motion and bad_levels:
+            raise ValueError(f"motion_levels {bad_levels} are not stages; choose among {list(STAGE_NAMES)}")
         if len(layers) != len(STAGE_NAMES) or min(layers) < 1:
             raise ValueError(f"layers must give res2..res5 at least one block each, got {tuple(layers)}")
         unknown = [name for name in temporal_stages if name not in STAGE_NAMES]
@@ -170,10 +184,14 @@ class R2Plus1D(nn.Module):
                 stage.append(Bottleneck2Plus1d(channels, width, stride if first else 1,
                                                temporal_stride if first else 1, name in self.temporal_stages))
                 channels = width * Bottleneck2Plus1d.expansion
+            if motion and name in motion_levels:
+                reduced = max(channels // motion_reduction, 1)
+                stage.append(PrimeMotionBlock(channels, reduction=motion_reduction, motion_channels=2 * reduced))
             self.add_module(f"layer{index + 1}", nn.Sequential(*stage))
             self.feature_info.append(dict(num_chs=channels, reduction_t=reduction_t, reduction_s=reduction_s,
                                           name=name))
         self.stage_names = [info["name"] for info in self.feature_info]
+        self.motion_levels = tuple(name for name in STAGE_NAMES if motion and name in motion_levels)
         self.num_features = channels
         self.dropout = nn.Dropout(dropout)
         self.head_sizes = tuple(num_classes) if isinstance(num_classes, (tuple, list)) else (num_classes,)
@@ -203,6 +221,14 @@ class R2Plus1D(nn.Module):
             out = getattr(self, f"layer{index + 1}")(out)
             features[name] = out
         return features
+
+    def motion_blocks(self) -> dict[str, PrimeMotionBlock]:
+        """The prime motion block of each motion level, ``{"res2": ..., ...}``."""
+        return {name: getattr(self, f"layer{STAGE_NAMES.index(name) + 1}")[-1] for name in self.motion_levels}
+
+    def motion_features(self) -> dict[str, Tensor]:
+        """HCML's motion features ``P^l`` ``(N, C_p, T_l, H_l, W_l)`` of the last forward, per level."""
+        return {name: block.last_motion for name, block in self.motion_blocks().items()}
 
     def frame_logits(self, features: dict[str, Tensor]) -> Tensor:
         """Per-time-step class scores ``(N, T/4, K)`` from res5 ``(N, C, T/4, H, W)``."""
@@ -251,7 +277,8 @@ NumClasses = int | tuple[int, ...]
 
 @register_model
 def r2d_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base_width: int = 64,
-            in_channels: int = 3) -> R2Plus1D:
+            in_channels: int = 3, motion: str | None = None,
+            motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
     """HCML's R2D-50 (Table 5), for 16-frame clips: 23.51 M backbone parameters (ResNet-50's); 31.1 G
     MACs at 16x224x224, 40.7 G at 16x256x256 (Table 6 / Table 2: 49 / 1.18 = 41.5 G)."""
     return R2Plus1D((3, 4, 6, 3), (), **locals())
@@ -259,7 +286,8 @@ def r2d_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base
 
 @register_model
 def r2plus1d_r101(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base_width: int = 64,
-                  in_channels: int = 3) -> R2Plus1D:
+                  in_channels: int = 3, motion: str | None = None,
+                  motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
     """HCML's R(2+1)D-101 (Table 5, temporal convs in res4 and res5), for 32-frame clips: 49.40 M backbone
     parameters; 101.8 G MACs at 32x224x224, 133.0 G at 32x256x256 (Table 6 / Table 2: 150 / 1.11 = 135 G)."""
     return R2Plus1D((3, 4, 23, 3), TOP_HEAVY, **locals())
@@ -267,13 +295,15 @@ def r2plus1d_r101(num_classes: NumClasses, num_frames: int, dropout: float = 0.5
 
 @register_model
 def r2d_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, base_width: int = 8,
-             in_channels: int = 3) -> R2Plus1D:
+             in_channels: int = 3, motion: str | None = None,
+             motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
     """An 8-channel R2D with one block per stage, for tests."""
     return R2Plus1D((1, 1, 1, 1), (), **locals())
 
 
 @register_model
 def r2plus1d_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, base_width: int = 8,
-                  in_channels: int = 3) -> R2Plus1D:
+                  in_channels: int = 3, motion: str | None = None,
+                  motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
     """An 8-channel R(2+1)D with one block per stage (temporal convs in res4 and res5), for tests."""
     return R2Plus1D((1, 1, 1, 1), TOP_HEAVY, **locals())

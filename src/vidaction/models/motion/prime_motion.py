@@ -14,8 +14,10 @@ A residual block that turns backbone features ``F`` into motion features ``P`` a
 4. ``g``: a 1x1x1 convolution from ``C_p`` back to ``C`` channels (Sec. 3.4), then BN.
 
 Decisions where the paper is silent:
-- ``P`` has ``C_p = C~`` channels (``motion_channels``), so ``g`` mirrors the reduction and the
-  motion features that HCML's contrastive predictors and flow estimator read stay compact.
+- ``P`` has ``C_p = C~`` channels (``motion_channels``) by default, so ``g`` mirrors the reduction
+  and the motion features stay compact. The backbones use ``motion_channels = 2 C~`` instead: with
+  it the prime motion blocks after res2-res4 cost 1.18x (R2D-50) and 1.11x (R(2+1)D-101) of the
+  backbone, Table 2's ratios, where ``C_p = C~`` gives 1.10x and 1.06x (see BENCHMARKS.md).
 - The BN after ``g`` (A.3's "BN after each convolutional layer") starts with zero scale and shift,
   so ``g(P) = 0`` and the block is the identity at initialisation, the usual zero-init of a residual
   branch's last BN (as in the non-local block); backbones keep their behaviour when the block is
@@ -56,16 +58,18 @@ class PrimeMotionBlock(nn.Module):
         max_displacement: d of the cost volume's search range (6, A.3).
         stride: s of the displacement grid (2, A.3); with d = 6 the cost volume has M = 49 channels.
         kernel_size: k of the 2D convolution over ``[cost volume, F~]`` (3; odd).
+        motion_channels: ``C_p``, the channels of ``P`` (default ``C~``).
 
     Attributes:
         reduced_channels: ``C~``.
-        motion_channels: ``C_p`` of ``P``, equal to ``C~``.
+        motion_channels: ``C_p`` of ``P``.
         cost_channels: ``M``.
         last_motion: ``P: (N, C_p, T, H, W)`` of the last forward, ``None`` before one.
     """
 
     def __init__(self, channels: int, num_frames: int | None = None, reduction: int = 8,
-                 max_displacement: int = 6, stride: int = 2, kernel_size: int = 3) -> None:
+                 max_displacement: int = 6, stride: int = 2, kernel_size: int = 3,
+                 motion_channels: int | None = None) -> None:
         super().__init__()
         if reduction < 1 or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"need reduction >= 1 and an odd kernel_size, got {reduction}, {kernel_size}")
@@ -73,7 +77,7 @@ class PrimeMotionBlock(nn.Module):
         self.max_displacement = max_displacement
         self.stride = stride
         self.reduced_channels = max(channels // reduction, 1)
-        self.motion_channels = self.reduced_channels
+        self.motion_channels = motion_channels or self.reduced_channels
         self.cost_channels = len(cost_volume_displacements(max_displacement, stride))
         self.reduce = _conv_bn(channels, self.reduced_channels, 1, relu=True)
         self.cost_norm = nn.Sequential(nn.BatchNorm2d(self.cost_channels), nn.ReLU(inplace=True))

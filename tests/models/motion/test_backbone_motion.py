@@ -1,0 +1,46 @@
+"""Prime motion blocks inside R2D / R(2+1)D (``motion="pmb"``): placement, identity start, motion
+features per level, and Table 2's MAC ratios."""
+
+import pytest
+import torch
+
+from vidaction.models import create_model
+from vidaction.models.flops import count_macs
+from vidaction.models.motion.prime_motion import PrimeMotionBlock
+
+
+def test_blocks_close_the_motion_levels_and_start_as_identity():
+    torch.manual_seed(0)
+    plain = create_model("r2d_tiny", num_classes=3, num_frames=8).eval()
+    motion = create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb").eval()
+    blocks = [name for name, m in motion.named_modules() if isinstance(m, PrimeMotionBlock)]
+    assert blocks == ["layer1.1", "layer2.1", "layer3.1"] and motion.motion_levels == ("res2", "res3", "res4")
+    report = motion.load_state_dict(plain.state_dict(), strict=False)
+    assert not report.unexpected_keys and all(k.split(".")[1] == "1" for k in report.missing_keys)
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(motion(x), plain(x), atol=1e-6)
+    shapes = {name: tuple(p.shape) for name, p in motion.motion_features().items()}
+    assert shapes == {"res2": (2, 8, 8, 8, 8), "res3": (2, 16, 4, 4, 4), "res4": (2, 32, 2, 2, 2)}
+
+
+def test_motion_features_carry_gradients_and_levels_are_validated():
+    torch.manual_seed(0)
+    model = create_model("r2plus1d_tiny", num_classes=3, num_frames=8, motion="pmb", motion_levels=("res3", "res5"))
+    model(torch.randn(2, 3, 8, 32, 32))
+    sum(p.square().sum() for p in model.motion_features().values()).backward()
+    assert model.layer2[-1].fuse[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"motion_levels \['res6'\] are not stages"):
+        create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb", motion_levels=("res6",))
+    with pytest.raises(ValueError, match="motion must be None or 'pmb'"):
+        create_model("r2d_tiny", num_classes=3, num_frames=8, motion="flow")
+
+
+@pytest.mark.parametrize("name, frames, paper", [("r2d_r50", 16, 1.18), ("r2plus1d_r101", 32, 1.11)])
+def test_macs_ratio_matches_table_2(name, frames, paper):
+    with torch.device("meta"):
+        base = create_model(name, num_classes=400, num_frames=frames)
+        motion = create_model(name, num_classes=400, num_frames=frames, motion="pmb")
+    base_macs, _ = count_macs(base, (1, 3, frames, 224, 224))
+    motion_macs, _ = count_macs(motion, (1, 3, frames, 224, 224))
+    assert abs(motion_macs / base_macs - paper) <= 0.03
