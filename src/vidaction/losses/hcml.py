@@ -1,0 +1,32 @@
+"""HCML's joint objective, eq. 5: ``L = L_cls + lambda L_reconstruct + sum_l gamma^l L_contrastive^l``
+with ``lambda = 15`` and ``gamma^l = 0.25`` (appendix B.2). ``num_locations`` (N of Sec. 3.2, not
+given in the paper; 16 here) is capped at each level's ``H * W``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vidaction.losses.contrastive import hierarchical_contrastive_loss
+from vidaction.losses.photometric import DEFAULT_ZETA, reconstruction_loss
+from vidaction.models.motion.hcml import HCMLOutput
+
+
+def hcml_losses(output: HCMLOutput, frames: Tensor, labels: Tensor | None, reconstruction_weight: float = 15.0,
+                contrastive_weight: float = 0.25, num_locations: int = 16, temperature: float = 0.07,
+                zeta: float = DEFAULT_ZETA,
+                generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """``(total, terms)``; ``labels=None`` leaves out the classification term (self-supervised phase)."""
+    terms = {"reconstruct": reconstruction_loss(frames.float(), output.flow.float(), zeta)}
+    for level, prediction in output.predictions.items():
+        height, width = prediction.targets.shape[-2:]
+        terms[f"contrastive_{level}"] = hierarchical_contrastive_loss(
+            prediction.predictions.float(), prediction.targets.float(), min(num_locations, height * width),
+            temperature, generator)[0]
+    total = reconstruction_weight * terms["reconstruct"] + contrastive_weight * sum(
+        value for key, value in terms.items() if key.startswith("contrastive_"))
+    if labels is not None:
+        terms["ce"] = F.cross_entropy(output.scores.float(), labels)
+        total = total + terms["ce"]
+    return total, terms
