@@ -199,14 +199,24 @@ class RecipeConfig:
     trains a teacher (into ``<out_dir>/teacher``) unless ``teacher`` names a checkpoint; stage 2
     trains a student of the same architecture (into ``<out_dir>/student``) with cross-entropy plus
     ``mimic_weight`` x the per-frame L2 distance to the frozen teacher's refined features (eq. 9).
+    ``hcml``: HCML's joint training (eq. 5) of a ``motion="pmb"`` backbone with its side branches:
+    cross-entropy + ``reconstruction_weight`` x frame reconstruction + ``contrastive_weight`` x each
+    level's contrastive loss on ``num_locations`` sampled positions; checkpoints hold the side
+    branches, :func:`vidaction.engine.experiment.load_trained_model` returns the deployed backbone.
     """
 
     name: str = "standard"
     teacher: str = ""
     mimic_weight: float = 1.0
+    reconstruction_weight: float = 15.0
+    contrastive_weight: float = 0.25
+    num_locations: int = 16
 
     def __post_init__(self) -> None:
-        _one_of("recipe.name", self.name, ("standard", "mfr"))
+        _one_of("recipe.name", self.name, ("standard", "mfr", "hcml"))
+        _positive("recipe.num_locations", self.num_locations)
+        if self.reconstruction_weight < 0 or self.contrastive_weight < 0:
+            raise ConfigError("recipe.reconstruction_weight and recipe.contrastive_weight must be >= 0")
         if self.mimic_weight < 0:
             raise ConfigError(f"recipe.mimic_weight must be >= 0, got {self.mimic_weight}")
         if self.teacher and self.name != "mfr":

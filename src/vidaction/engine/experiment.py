@@ -19,10 +19,11 @@ from vidaction.config import (ConfigError, ExperimentConfig, ModelConfig, Recipe
 from vidaction.data.build import build_dataset, build_loader
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.objectives import MatureFeatureObjective
+from vidaction.engine.objectives import HCMLObjective, MatureFeatureObjective
 from vidaction.engine.trainer import Trainer
 from vidaction.data.labels import head_sizes, num_classes_of
 from vidaction.models import ModelNotFoundError, create_model, load_pretrained
+from vidaction.models.motion.hcml import HCMLNet
 from vidaction.models.registry import model_options
 
 
@@ -62,7 +63,7 @@ def run_training(cfg: ExperimentConfig, log=print) -> dict[str, Any]:
     """Train and evaluate as configured (one run, or the two MFR stages); returns the final metrics."""
     distributed.init_distributed()
     try:
-        if cfg.recipe.name == "standard":
+        if cfg.recipe.name != "mfr":
             return _run_single(cfg, log)
         return _run_mfr(cfg, log)
     finally:
@@ -113,6 +114,15 @@ def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
         check_same_architecture(model, teacher, cfg.recipe.teacher)
         objective = MatureFeatureObjective(teacher, cfg.recipe.mimic_weight, cfg.optim.label_smoothing,
                                            head_sizes=head_sizes(class_names))
+    if cfg.recipe.name == "hcml":
+        if not getattr(model, "motion_levels", ()):
+            raise ConfigError(f"recipe.name=hcml needs a backbone with prime motion blocks: set "
+                              f"model.options.motion=pmb (model {cfg.model.name!r} has none)")
+        pretrained_cfg = model.pretrained_cfg
+        model = HCMLNet(model)
+        model.pretrained_cfg = pretrained_cfg
+        objective = HCMLObjective(cfg.recipe.reconstruction_weight, cfg.recipe.contrastive_weight,
+                                  cfg.recipe.num_locations)
     is_distributed = distributed.world_size() > 1
     train_loader = build_loader(train_set, cfg.data, train=True, distributed=is_distributed)
     val_loader = build_loader(val_set, cfg.data, train=False, distributed=is_distributed)
@@ -128,7 +138,8 @@ def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
 
 
 def load_trained_model(checkpoint_path: str | Path) -> tuple[nn.Module, ExperimentConfig, list[str]]:
-    """Rebuild a model saved by :class:`Trainer` from the config and class names it carries."""
+    """Rebuild a model saved by :class:`Trainer` from the config and class names it carries (HCML runs
+    come back deployed: the backbone without its training-only side branches)."""
     state = load_checkpoint(checkpoint_path)
     if "config" not in state or "model" not in state:
         raise FileNotFoundError(
@@ -139,7 +150,10 @@ def load_trained_model(checkpoint_path: str | Path) -> tuple[nn.Module, Experime
     class_names = list(state.get("class_names") or [])
     num_classes = cfg.model.num_classes or num_classes_of(class_names)
     model = build_model(replace(cfg.model, pretrained=""), num_classes, cfg.data.num_frames, cfg.data.input_size)
-    model.load_state_dict(state["model"])
+    weights = state["model"]
+    if cfg.recipe.name == "hcml":
+        weights = {k.removeprefix("backbone."): v for k, v in weights.items() if k.startswith("backbone.")}
+    model.load_state_dict(weights)
     model.pretrained_cfg = state.get("pretrained_cfg", getattr(model, "pretrained_cfg", {}))
     return model, cfg, class_names
 

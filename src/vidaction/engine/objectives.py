@@ -2,7 +2,8 @@
 
 ``terms`` maps each named loss term to its (unweighted) value; the trainer logs them and names the
 one that turned NaN. :class:`CrossEntropyObjective` is the default; :class:`MatureFeatureObjective`
-adds W3's feature mimicking of a frozen teacher (eq. 9).
+adds W3's feature mimicking of a frozen teacher (eq. 9); :class:`HCMLObjective` is HCML's joint
+loss (eq. 5).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidaction.losses.distill import feature_mimic_loss
+from vidaction.losses.hcml import hcml_losses
 
 
 def classification_loss(logits: Tensor, labels: Tensor, head_sizes: tuple[int, ...],
@@ -74,3 +76,23 @@ class MatureFeatureObjective:
         ce = classification_loss(logits, labels, self.head_sizes, self.label_smoothing)
         mimic = feature_mimic_loss(features[self.stage].float(), target.float())
         return ce + self.weight * mimic, logits, {"ce": ce, "mimic": mimic}
+
+
+class HCMLObjective:
+    """HCML's joint loss (eq. 5) for an :class:`~vidaction.models.motion.hcml.HCMLNet`:
+    cross-entropy + ``reconstruction_weight`` L_reconstruct + ``contrastive_weight`` sum_l L_contrastive^l."""
+
+    def __init__(self, reconstruction_weight: float = 15.0, contrastive_weight: float = 0.25,
+                 num_locations: int = 16) -> None:
+        self.reconstruction_weight = reconstruction_weight
+        self.contrastive_weight = contrastive_weight
+        self.num_locations = num_locations
+
+    def to(self, device: torch.device) -> "HCMLObjective":
+        return self
+
+    def __call__(self, net: nn.Module, clip: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        output = net(clip, return_motion=True)
+        total, terms = hcml_losses(output, clip, labels, self.reconstruction_weight, self.contrastive_weight,
+                                   self.num_locations)
+        return total, output.scores, terms
