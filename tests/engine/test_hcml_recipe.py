@@ -39,3 +39,15 @@ def test_joint_training_logs_every_term_and_reloads_deployed(motion_dataset, tmp
 def test_hcml_recipe_needs_prime_motion_blocks(motion_dataset, tmp_path):
     with pytest.raises(ConfigError, match="model.options.motion=pmb"):
         run_training(hcml_config(motion_dataset, tmp_path / "plain", motion=None))
+
+
+def test_visualize_flow_draws_the_estimated_flow(motion_dataset, tmp_path):
+    from vidaction.cli.main import main
+
+    run_training(hcml_config(motion_dataset, tmp_path / "run"))
+    video = next((motion_dataset / "videos").rglob("*.mp4"))
+    model, _, _ = load_trained_model(tmp_path / "run" / "last.pt", deploy=False)
+    assert hasattr(model, "flow") and hasattr(model, "deploy")
+    assert main(["visualize-flow", str(tmp_path / "run" / "last.pt"), str(video), "--out",
+                 str(tmp_path / "flow.png")]) == 0
+    assert (tmp_path / "flow.png").stat().st_size > 1000

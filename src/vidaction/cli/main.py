@@ -23,6 +23,7 @@ COMMANDS = {
     "flops": "flops",
     "convert-checkpoint": "convert_checkpoint",
     "visualize-attention": "visualize_attention",
+    "visualize-flow": "visualize_flow",
 }
 
 

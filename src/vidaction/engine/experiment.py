@@ -137,9 +137,11 @@ def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
     return trainer.fit()
 
 
-def load_trained_model(checkpoint_path: str | Path) -> tuple[nn.Module, ExperimentConfig, list[str]]:
-    """Rebuild a model saved by :class:`Trainer` from the config and class names it carries (HCML runs
-    come back deployed: the backbone without its training-only side branches)."""
+def load_trained_model(checkpoint_path: str | Path,
+                       deploy: bool = True) -> tuple[nn.Module, ExperimentConfig, list[str]]:
+    """Rebuild a model saved by :class:`Trainer` from the config and class names it carries. HCML runs
+    come back deployed (the backbone without its training-only side branches) unless ``deploy=False``,
+    which returns the whole :class:`HCMLNet` (e.g. to draw its estimated flow)."""
     state = load_checkpoint(checkpoint_path)
     if "config" not in state or "model" not in state:
         raise FileNotFoundError(
@@ -151,8 +153,10 @@ def load_trained_model(checkpoint_path: str | Path) -> tuple[nn.Module, Experime
     num_classes = cfg.model.num_classes or num_classes_of(class_names)
     model = build_model(replace(cfg.model, pretrained=""), num_classes, cfg.data.num_frames, cfg.data.input_size)
     weights = state["model"]
-    if cfg.recipe.name == "hcml":
+    if cfg.recipe.name == "hcml" and deploy:
         weights = {k.removeprefix("backbone."): v for k, v in weights.items() if k.startswith("backbone.")}
+    elif cfg.recipe.name == "hcml":
+        model = HCMLNet(model)
     model.load_state_dict(weights)
     model.pretrained_cfg = state.get("pretrained_cfg", getattr(model, "pretrained_cfg", {}))
     return model, cfg, class_names
