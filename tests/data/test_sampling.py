@@ -70,3 +70,15 @@ def test_invalid_arguments():
         SegmentSampler(0, True)
     with pytest.raises(ValueError, match="without frames"):
         DenseSampler(4, 1, True)(0, np.random.default_rng(0))
+
+
+def test_indices_at_fps_resamples_by_time():
+    from vidaction.data.sampling import indices_at_fps
+
+    thirty = np.arange(90) / 30.0
+    assert indices_at_fps(thirty, 10.0).tolist() == list(range(0, 90, 3))
+    assert len(indices_at_fps(thirty, 25.0)) == 75
+    assert indices_at_fps(thirty, 25.0)[:6].tolist() == [0, 1, 2, 3, 4, 6]
+    ten = np.arange(10) / 10.0
+    assert indices_at_fps(ten, 20.0).tolist() == [i // 2 for i in range(20)]
+    assert indices_at_fps(ten, 20.0, duration=0.5).tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]

@@ -64,3 +64,26 @@ class DenseSampler:
             starts = np.floor((np.arange(num_clips) + 0.5) / num_clips * room).astype(int)
         positions = starts[:, None] + np.arange(self.num_frames) * self.stride
         return np.clip(positions, 0, num_video_frames - 1).tolist()
+
+
+def indices_at_fps(timestamps: np.ndarray, fps: float, duration: float | None = None) -> np.ndarray:
+    """Frame indices that resample a video to ``fps``: for each time ``k / fps`` in ``[0, duration)``
+    the last frame shown at or before it, ``(ceil(duration * fps),)`` int64.
+
+    ``timestamps`` are the presentation times (seconds from the first frame, non-decreasing) of the
+    source frames; ``duration`` defaults to one nominal frame past the last timestamp. A source slower
+    than ``fps`` repeats frames, a faster one skips them; this is how THUMOS14 videos (mostly 30 fps)
+    are read at the detectors' 10 or 25 fps.
+    """
+    timestamps = np.asarray(timestamps, dtype=np.float64)
+    if timestamps.ndim != 1 or len(timestamps) == 0:
+        raise ValueError("need the timestamps of at least one frame")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if duration is None:
+        step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 1.0 / fps
+        duration = float(timestamps[-1]) + step
+    count = max(int(np.ceil(duration * fps - 1e-9)), 1)
+    times = np.arange(count, dtype=np.float64) / fps
+    # 1e-9 s tolerance: timestamps are rationals rounded to float; k / fps may land a hair early.
+    return np.clip(np.searchsorted(timestamps, times + 1e-9, side="right") - 1, 0, len(timestamps) - 1)
