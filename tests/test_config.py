@@ -85,3 +85,18 @@ def test_w3_configs_build_their_models(path):
     expected = (2, 3) if cfg.model.options["attention"] == "nonlocal" else (1, 2, 3, 4)
     assert model.attention_stages == expected
     assert (model.refine is not None) == cfg.model.options.get("refine", False)
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "hcml" in p.parts], ids=lambda p: p.name)
+def test_hcml_configs_build_their_models_on_the_meta_device(path):
+    import torch
+
+    from vidaction.engine.experiment import build_model
+
+    cfg = load_config(path)
+    assert cfg.recipe.name in ("hcml", "hcml_progressive", "hcml_pretrain") or cfg.model.pretrained
+    with torch.device("meta"):
+        model = build_model(cfg.model, cfg.model.num_classes, cfg.data.num_frames, cfg.data.input_size)
+    assert model.motion_levels == ("res2", "res3", "res4")
+    if cfg.model.pretrained:
+        assert not Path(cfg.model.pretrained).is_absolute()

@@ -58,6 +58,7 @@ class DataConfig:
     input_size: int = 224
     resize_short: int = 256
     train_crop: str = "multiscale"
+    short_side_range: list = field(default_factory=list)
     flip: bool = True
     flip_label_pairs: list = field(default_factory=list)
     test_clips: int = 1
@@ -76,7 +77,14 @@ class DataConfig:
         _one_of("data.format", self.format, ("ucf101", "sthv1", "sthv2", "kinetics", "list", "egogesture", "epic55"))
         _one_of("data.modality", self.modality, ("video", "frames"))
         _one_of("data.sampling", self.sampling, ("segment", "dense"))
-        _one_of("data.train_crop", self.train_crop, ("multiscale", "random_resized", "center"))
+        _one_of("data.train_crop", self.train_crop, ("multiscale", "random_resized", "center", "scale_jitter"))
+        if self.train_crop == "scale_jitter":
+            if len(self.short_side_range) != 2 or not self.input_size <= self.short_side_range[0] <= \
+                    self.short_side_range[1]:
+                raise ConfigError(f"data.train_crop=scale_jitter needs data.short_side_range=[min, max] with "
+                                  f"data.input_size ({self.input_size}) <= min <= max, got {self.short_side_range}")
+        elif self.short_side_range:
+            raise ConfigError("data.short_side_range is used only by data.train_crop=scale_jitter")
         _one_of("data.test_crops", self.test_crops, (1, 3, 10))
         _positive("data.num_frames", self.num_frames)
         _positive("data.frame_stride", self.frame_stride)
@@ -185,6 +193,7 @@ class TrainConfig:
     resume: str = ""
     checkpoint: str = ""
     deterministic: bool = False
+    sync_bn: bool = False
 
     def __post_init__(self) -> None:
         _positive("train.eval_every", self.eval_every)
@@ -203,6 +212,16 @@ class RecipeConfig:
     cross-entropy + ``reconstruction_weight`` x frame reconstruction + ``contrastive_weight`` x each
     level's contrastive loss on ``num_locations`` sampled positions; checkpoints hold the side
     branches, :func:`vidaction.engine.experiment.load_trained_model` returns the deployed backbone.
+    ``hcml_progressive``: HCML's two phases (Sec. 3): the progressive self-supervised phase, one
+    stage per motion level (level 0 by frame reconstruction, then each higher level by its
+    contrastive loss with everything below frozen), ``level_epochs`` each with
+    ``level_warmup_epochs`` of warm-up (BatchNorm synchronised across processes when
+    ``level_sync_bn``), into ``<out_dir>/level<i>``; then the joint phase (as
+    ``hcml``) from the last stage's weights into ``<out_dir>/joint``. ``hcml_pretrain``: the
+    self-supervised phase alone (appendix D); ``<out_dir>/pretrained.pt`` holds the deployed
+    backbone for ``model.pretrained`` of a fine-tuning run. Labels are not used by the
+    self-supervised stages. A staged run started again in the same ``out_dir`` reuses the stages
+    that finished.
     """
 
     name: str = "standard"
@@ -211,10 +230,17 @@ class RecipeConfig:
     reconstruction_weight: float = 15.0
     contrastive_weight: float = 0.25
     num_locations: int = 16
+    level_epochs: int = 10
+    level_warmup_epochs: float = 1.0
+    level_sync_bn: bool = False
 
     def __post_init__(self) -> None:
-        _one_of("recipe.name", self.name, ("standard", "mfr", "hcml"))
+        _one_of("recipe.name", self.name, ("standard", "mfr", "hcml", "hcml_progressive", "hcml_pretrain"))
         _positive("recipe.num_locations", self.num_locations)
+        _positive("recipe.level_epochs", self.level_epochs)
+        if not 0 <= self.level_warmup_epochs <= self.level_epochs:
+            raise ConfigError(f"recipe.level_warmup_epochs must lie in [0, level_epochs={self.level_epochs}], "
+                              f"got {self.level_warmup_epochs}")
         if self.reconstruction_weight < 0 or self.contrastive_weight < 0:
             raise ConfigError("recipe.reconstruction_weight and recipe.contrastive_weight must be >= 0")
         if self.mimic_weight < 0:

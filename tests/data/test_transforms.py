@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidaction.config import DataConfig
+from vidaction.config import ConfigError, DataConfig
 from vidaction.data.transforms import (CenterCrop, MultiScaleCrop, Normalize, RandomHorizontalFlip, RandomResizedCrop,
                                        Resize, TenCrop, ThreeCrop, build_test_transform, build_train_transform, flip_label_map,
                                        resize_frames)
@@ -131,9 +131,10 @@ def test_normalize_layout_and_statistics():
     assert source.min() >= 0
 
 
-@pytest.mark.parametrize("train_crop", ["multiscale", "random_resized", "center"])
+@pytest.mark.parametrize("train_crop", ["multiscale", "random_resized", "center", "scale_jitter"])
 def test_built_pipelines_shapes_and_reproducibility(train_crop):
-    cfg = DataConfig(input_size=32, resize_short=40, train_crop=train_crop, test_crops=3)
+    cfg = DataConfig(input_size=32, resize_short=40, train_crop=train_crop, test_crops=3,
+                     short_side_range=[32, 48] if train_crop == "scale_jitter" else [])
     clip = random_clip()
     train = build_train_transform(cfg)
     a, _ = train(clip, 0, rng(4))
@@ -184,3 +185,19 @@ def test_test_view_settings_are_validated():
         DataConfig(test_crops=10, flip=False)
     with pytest.raises(ConfigError, match="test_crops"):
         DataConfig(test_crops=5)
+
+
+def test_scale_jitter_draws_the_short_side_from_its_range():
+    from vidaction.data.transforms import RandomCrop, RandomShortSideScale
+
+    clip = random_clip(h=40, w=60)
+    sides = {RandomShortSideScale(32, 36)(clip, 0, rng(seed))[0].shape[-3] for seed in range(40)}
+    assert sides == {32, 33, 34, 35, 36}
+    resized, _ = RandomShortSideScale(30, 30)(clip, 0, rng())
+    assert resized.shape[-3:-1] == (30, 45)
+    crops = {tuple(RandomCrop(20)(clip, 0, rng(seed))[0][0, :2, :2, 0].flatten().tolist()) for seed in range(10)}
+    assert len(crops) > 1
+    with pytest.raises(ValueError, match="smaller than the crop 50"):
+        RandomCrop(50)(clip, 0, rng())
+    with pytest.raises(ConfigError, match=r"scale_jitter needs data.short_side_range=\[min, max\]"):
+        DataConfig(input_size=224, train_crop="scale_jitter", short_side_range=[200, 320])

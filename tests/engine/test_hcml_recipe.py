@@ -1,25 +1,30 @@
-"""recipe.name=hcml: joint training of R2D + prime motion blocks with HCML's side branches; the
-checkpoint reloads deployed."""
+"""HCML recipes: joint training (hcml), the progressive self-supervised phase with frozen lower levels
+(hcml_progressive), self-supervised pre-training then fine-tuning (hcml_pretrain); checkpoints
+reload deployed."""
 
 from dataclasses import replace
 
 import pytest
+import torch
 
 from vidaction.config import ConfigError, config_from_dict
+from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.experiment import load_trained_model, run_test, run_training
+from vidaction.models import load_pretrained
 from vidaction.models.backbones.r2plus1d import R2Plus1D
 
 
-def hcml_config(motion_dataset, out_dir, motion="pmb"):
+def hcml_config(motion_dataset, out_dir, motion="pmb", recipe="hcml", **recipe_kw):
     return config_from_dict({
         "data": {"format": "ucf101", "root": str(motion_dataset / "videos"),
-                 "annotations": str(motion_dataset / "annotations"), "num_frames": 16, "input_size": 32,
-                 "resize_short": 36, "flip": False, "batch_size": 8, "num_workers": 0, "pin_memory": False},
-        "model": {"name": "r2d_tiny", "dropout": 0.0, "options": {"motion": motion} if motion else {}},
+                 "annotations": str(motion_dataset / "annotations"), "num_frames": 16, "input_size": 64,
+                 "resize_short": 72, "flip": False, "batch_size": 8, "num_workers": 0, "pin_memory": False},
+        "model": {"name": "r2d_tiny", "dropout": 0.0,
+                  "options": {"motion": motion, "motion_max_displacement": 1} if motion else {}},
         "optim": {"name": "adamw", "lr": 0.003},
         "schedule": {"epochs": 1, "warmup_epochs": 0},
         "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False, "log_every": 1},
-        "recipe": {"name": "hcml", "num_locations": 4},
+        "recipe": {"name": recipe, "num_locations": 4, **recipe_kw},
     })
 
 
@@ -36,9 +41,74 @@ def test_joint_training_logs_every_term_and_reloads_deployed(motion_dataset, tmp
     assert tested["top1"] == pytest.approx(metrics["top1"])
 
 
-def test_hcml_recipe_needs_prime_motion_blocks(motion_dataset, tmp_path):
-    with pytest.raises(ConfigError, match="model.options.motion=pmb"):
-        run_training(hcml_config(motion_dataset, tmp_path / "plain", motion=None))
+def test_hcml_recipes_need_prime_motion_blocks(motion_dataset, tmp_path):
+    for recipe in ("hcml", "hcml_progressive", "hcml_pretrain"):
+        with pytest.raises(ConfigError, match="model.options.motion=pmb"):
+            run_training(hcml_config(motion_dataset, tmp_path / recipe, motion=None, recipe=recipe))
+
+
+def test_feature_maps_smaller_than_the_search_window_fail_at_build_time(motion_dataset, tmp_path):
+    cfg = hcml_config(motion_dataset, tmp_path / "run")
+    cfg = replace(cfg, model=replace(cfg.model, options={"motion": "pmb"}))
+    with pytest.raises(ConfigError, match=r"motion level res3: a 64x64 input gives 8x8 feature maps, smaller than "
+                                          r"the cost volume's 13x13 search window"):
+        run_training(cfg)
+
+
+def _changed(before, after, prefix):
+    return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
+
+
+def test_progressive_stages_freeze_lower_levels_then_train_jointly(motion_dataset, tmp_path):
+    out = tmp_path / "progressive"
+    metrics = run_training(hcml_config(motion_dataset, out, recipe="hcml_progressive", level_epochs=1,
+                                       level_warmup_epochs=0))
+    assert metrics["top1"] >= 0 and metrics["epochs"] == 1
+    states = [load_checkpoint(out / f"level{i}" / "last.pt")["model"] for i in range(3)]
+    joint = load_checkpoint(out / "joint" / "last.pt")["model"]
+    level0, level1, level2 = states
+    # Level 1 trains res3 (layer2) and its predictor; everything up to level 0 stays as level 0 left it.
+    for key, value in level0.items():
+        if key.startswith(("backbone.conv1", "backbone.bn1", "backbone.layer1.", "flow.")):
+            assert torch.equal(value, level1[key]) and torch.equal(value, level2[key]), key
+    assert _changed(level0, level1, "backbone.layer2.") and _changed(level0, level1, "predictors.res3.")
+    assert not _changed(level0, level1, "backbone.layer3.") and not _changed(level0, level1, "backbone.fc.")
+    assert not _changed(level1, level2, "backbone.layer2.") and _changed(level1, level2, "backbone.layer3.")
+    assert _changed(level1, level2, "predictors.res4.")
+    # Self-supervised stages log only their own term and keep no classifier accuracy.
+    history = load_checkpoint(out / "level1" / "last.pt")["history"]
+    assert "train_acc" not in history[0] and "val_contrastive_res3" in history[0]
+    assert "val_reconstruct" not in history[0]
+    # The joint phase starts from the last stage and updates everything, the classifier included.
+    assert _changed(level2, joint, "backbone.fc.") and _changed(level2, joint, "backbone.conv1")
+    # Run again: finished stages are reused, not retrained.
+    log = []
+    run_training(hcml_config(motion_dataset, out, recipe="hcml_progressive", level_epochs=1, level_warmup_epochs=0),
+                 log=log.append)
+    assert sum("reusing the finished stage" in line for line in log) == 3
+
+
+def test_pretrain_then_fine_tune_from_the_deployed_backbone(motion_dataset, tmp_path):
+    out = tmp_path / "ssl"
+    metrics = run_training(hcml_config(motion_dataset, out, recipe="hcml_pretrain", level_epochs=1,
+                                       level_warmup_epochs=0))
+    assert metrics["pretrained"] == str(out / "pretrained.pt") and "best_loss" in metrics
+    assert not (out / "joint").exists()
+    model = load_trained_model(out / "level2" / "last.pt")[0]
+    report = load_pretrained(model, out / "pretrained.pt", strict=True)
+    assert report.clean
+    fine_tune = hcml_config(motion_dataset, tmp_path / "fine", recipe="standard")
+    fine_tune = replace(fine_tune, model=replace(fine_tune.model, pretrained=str(out / "pretrained.pt")))
+    lines = []
+    run_training(fine_tune, log=lines.append)
+    assert any("0 missing, 0 unexpected" in line for line in lines)
+
+
+def test_staged_resume_must_name_a_stage_checkpoint(motion_dataset, tmp_path):
+    cfg = hcml_config(motion_dataset, tmp_path / "run", recipe="hcml_pretrain", level_epochs=1)
+    cfg = replace(cfg, train=replace(cfg.train, resume=str(tmp_path / "elsewhere" / "last.pt")))
+    with pytest.raises(ConfigError, match="a staged recipe resumes one of its stages"):
+        run_training(cfg)
 
 
 def test_visualize_flow_draws_the_estimated_flow(motion_dataset, tmp_path):
@@ -51,3 +121,52 @@ def test_visualize_flow_draws_the_estimated_flow(motion_dataset, tmp_path):
     assert main(["visualize-flow", str(tmp_path / "run" / "last.pt"), str(video), "--out",
                  str(tmp_path / "flow.png")]) == 0
     assert (tmp_path / "flow.png").stat().st_size > 1000
+
+
+def test_nan_in_a_self_supervised_term_stops_before_the_update(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from vidaction.config import OptimConfig, ScheduleConfig, TrainConfig
+    from vidaction.data.dataset import collate_clips
+    from vidaction.engine.objectives import HCMLStageObjective
+    from vidaction.engine.trainer import NonFiniteLossError, Trainer
+    from vidaction.models import create_model
+    from vidaction.models.motion.hcml import HCMLNet
+
+    torch.manual_seed(0)
+    net = HCMLNet(create_model("r2d_tiny", num_classes=2, num_frames=16, motion="pmb", motion_max_displacement=1))
+    clips = torch.randn(4, 3, 16, 64, 64)
+    clips[2] = float("nan")
+    items = [{"clip": clips[i], "label": 0, "index": i} for i in range(4)]
+    stage = net.progressive_stages()[1]
+    trainer = Trainer(net, OptimConfig(), ScheduleConfig(epochs=1), TrainConfig(out_dir=str(tmp_path), progress=False,
+                                                                                tensorboard=False),
+                      DataLoader(items, batch_size=2, collate_fn=collate_clips), None, ["a", "b"],
+                      objective=HCMLStageObjective(stage.loss, 4), self_supervised=True, trainable=stage.trainable)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(NonFiniteLossError, match=r"\(contrastive_res3=nan\) at epoch 1, step 1"):
+        trainer.fit()
+    saved = load_checkpoint(tmp_path / "interrupted.pt")["model"]
+    for key, value in saved.items():
+        if not key.startswith(("backbone.layer2.", "predictors.res3.")):
+            assert torch.equal(value, before[key]), key
+    assert all(torch.isfinite(v.float()).all() for v in saved.values())
+
+
+def test_efficacy_command_probes_one_motion_level(motion_dataset, tmp_path, capsys):
+    import json
+
+    from vidaction.cli.main import main
+    from vidaction.evaluation.efficacy import efficacy_score
+
+    run_training(hcml_config(motion_dataset, tmp_path / "run"))
+    config, checkpoint = str(tmp_path / "run" / "config.yaml"), f"checkpoint={tmp_path / 'run' / 'last.pt'}"
+    capsys.readouterr()
+    assert main(["efficacy", config, checkpoint, "level=2", "train.progress=false"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["level"] == "res3" and result["channels"] == 16
+    assert result["train_videos"] + result["test_videos"] == 64
+    assert 0 <= result["test_accuracy"] <= 1
+    assert result["score"] == pytest.approx(efficacy_score(result["train_accuracy"], result["test_accuracy"]))
+    assert main(["efficacy", config, checkpoint, "level=4"]) == 2
+    assert "level=4: this model's motion levels are 1 = res2, 2 = res3, 3 = res4" in capsys.readouterr().err

@@ -9,11 +9,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "visualize-flow",
         help="draw the optical flow an HCML model estimates, next to the frames of a video",
-        description="Run a checkpoint trained with recipe.name=hcml on one video (its test preprocessing, "
+        description="Run a checkpoint trained with an HCML recipe (recipe.name=hcml, hcml_progressive or "
+        "hcml_pretrain) on one video (its test preprocessing, "
         "first view) and write a PNG: the frames, then the flow its frame-reconstruction branch estimates "
         "from the first motion level for each adjacent pair, in the Middlebury colour-wheel coding.",
     )
-    parser.add_argument("checkpoint", help="a checkpoint written by 'vidaction train' with recipe.name=hcml")
+    parser.add_argument("checkpoint", help="a checkpoint written by 'vidaction train' with an HCML recipe")
     parser.add_argument("video", help="video file or frame folder")
     parser.add_argument("--out", required=True, help="output PNG")
     parser.add_argument("--frames", type=int, default=8, help="frames (and flow pairs) to show (default 8)")
@@ -25,11 +26,11 @@ def run(args: argparse.Namespace) -> int:
 
     from vidaction.config import ConfigError
     from vidaction.data.build import load_test_clip
-    from vidaction.engine.experiment import load_trained_model
+    from vidaction.engine.experiment import HCML_RECIPES, load_trained_model
     from vidaction.viz.flow import flow_grid
 
     model, cfg, _ = load_trained_model(args.checkpoint, deploy=False)
-    if cfg.recipe.name != "hcml":
+    if cfg.recipe.name not in HCML_RECIPES:
         raise ConfigError(f"{args.checkpoint}: not an HCML run (recipe.name={cfg.recipe.name}); "
                           "its model has no flow estimator")
     clip = load_test_clip(cfg.data, args.video)[0]

@@ -52,6 +52,33 @@ class Resize:
         return resize_frames(clip, max(round(h * scale), 1), max(round(w * scale), 1)), label
 
 
+class RandomShortSideScale:
+    """Resize so the shorter side is drawn uniformly from the integers ``min_side .. max_side``
+    (SlowFast-style scale jittering; HCML App. B.2: [256, 320] for R2D-50, [256, 340] for R(2+1)D-101)."""
+
+    def __init__(self, min_side: int, max_side: int) -> None:
+        if not 0 < min_side <= max_side:
+            raise ValueError(f"need 0 < min_side <= max_side, got {min_side}, {max_side}")
+        self.min_side, self.max_side = min_side, max_side
+
+    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
+        return Resize(int(rng.integers(self.min_side, self.max_side + 1)))(clip, label, rng)
+
+
+class RandomCrop:
+    """A ``size x size`` crop at a uniformly random position."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
+        h, w = clip.shape[-3:-1]
+        if h < self.size or w < self.size:
+            raise ValueError(f"frame {h}x{w} is smaller than the crop {self.size}")
+        top, left = int(rng.integers(0, h - self.size + 1)), int(rng.integers(0, w - self.size + 1))
+        return _crop(clip, top, left, self.size, self.size), label
+
+
 class MultiScaleCrop:
     """TSN's ``GroupMultiScaleCrop`` (Wang et al. 2016: "corner cropping and scale-jittering").
 
@@ -231,10 +258,14 @@ def flip_label_map(pairs: Sequence[Sequence[str]], class_names: Sequence[str]) -
 
 
 def build_train_transform(cfg: DataConfig, label_map: dict[int, int] | None = None) -> Compose:
-    """Resize the short side, the configured crop, an optional flip (swapping ``label_map`` classes),
-    normalise: ``uint8 (T, H, W, 3) -> float32 (3, T, input_size, input_size)``."""
+    """Resize the short side (to ``resize_short``, or for ``train_crop=scale_jitter`` to a random side in
+    ``short_side_range`` followed by a random crop), the configured crop, an optional flip (swapping
+    ``label_map`` classes), normalise: ``uint8 (T, H, W, 3) -> float32 (3, T, input_size, input_size)``."""
     crops = {"multiscale": MultiScaleCrop, "random_resized": RandomResizedCrop, "center": CenterCrop}
-    steps: list[Transform] = [Resize(cfg.resize_short), crops[cfg.train_crop](cfg.input_size)]
+    if cfg.train_crop == "scale_jitter":
+        steps: list[Transform] = [RandomShortSideScale(*cfg.short_side_range), RandomCrop(cfg.input_size)]
+    else:
+        steps = [Resize(cfg.resize_short), crops[cfg.train_crop](cfg.input_size)]
     if cfg.flip:
         steps.append(RandomHorizontalFlip(0.5, label_map))
     steps.append(Normalize(cfg.mean, cfg.std))

@@ -19,12 +19,16 @@ from vidaction.config import (ConfigError, ExperimentConfig, ModelConfig, Recipe
 from vidaction.data.build import build_dataset, build_loader
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.objectives import HCMLObjective, MatureFeatureObjective
+from vidaction.engine.objectives import HCMLObjective, HCMLStageObjective, MatureFeatureObjective
 from vidaction.engine.trainer import Trainer
+from vidaction.io import atomic_torch_save
 from vidaction.data.labels import head_sizes, num_classes_of
 from vidaction.models import ModelNotFoundError, create_model, load_pretrained
 from vidaction.models.motion.hcml import HCMLNet
 from vidaction.models.registry import model_options
+
+# Recipes whose network is an HCMLNet (backbone + side branches) during training.
+HCML_RECIPES = ("hcml", "hcml_progressive", "hcml_pretrain")
 
 
 def build_model(model_cfg: ModelConfig, num_classes: int | tuple[int, ...], num_frames: int,
@@ -60,12 +64,15 @@ def _attach_preprocessing(model: nn.Module, cfg: ExperimentConfig, class_names: 
 
 
 def run_training(cfg: ExperimentConfig, log=print) -> dict[str, Any]:
-    """Train and evaluate as configured (one run, or the two MFR stages); returns the final metrics."""
+    """Train and evaluate as configured (one run, the two MFR stages or HCML's progressive stages);
+    returns the final metrics."""
     distributed.init_distributed()
     try:
-        if cfg.recipe.name != "mfr":
-            return _run_single(cfg, log)
-        return _run_mfr(cfg, log)
+        if cfg.recipe.name == "mfr":
+            return _run_mfr(cfg, log)
+        if cfg.recipe.name in ("hcml_progressive", "hcml_pretrain"):
+            return _run_hcml_progressive(cfg, log)
+        return _run_single(cfg, log)
     finally:
         distributed.cleanup()
 
@@ -87,6 +94,72 @@ def _run_mfr(cfg: ExperimentConfig, log) -> dict[str, Any]:
     return _run_single(student_cfg, log)
 
 
+def _finished(checkpoint: Path, epochs: int) -> bool:
+    return checkpoint.is_file() and load_checkpoint(checkpoint).get("epoch", 0) >= epochs
+
+
+def _stage_resume(resume: str, stage_dirs: list[Path]) -> dict[Path, str]:
+    """``train.resume`` of a staged run must lie in one of its stage folders; it resumes that stage."""
+    if not resume:
+        return {}
+    folder = Path(resume).resolve().parent
+    for stage_dir in stage_dirs:
+        if stage_dir.resolve() == folder:
+            return {stage_dir: resume}
+    raise ConfigError(f"train.resume={resume}: a staged recipe resumes one of its stages, so the checkpoint must "
+                      f"lie in one of {[str(d) for d in stage_dirs]}")
+
+
+def _run_hcml_progressive(cfg: ExperimentConfig, log) -> dict[str, Any]:
+    """HCML Sec. 3: one self-supervised stage per motion level, each from the previous stage's last
+    weights, then (``hcml_progressive``) the joint phase or (``hcml_pretrain``) the deployed backbone
+    written to ``pretrained.pt``. Stages whose ``last.pt`` reached their epochs are reused."""
+    out = Path(cfg.train.out_dir)
+    probe = build_model(replace(cfg.model, pretrained=""), max(cfg.model.num_classes, 1), cfg.data.num_frames,
+                        cfg.data.input_size)
+    _check_motion(probe, cfg)
+    levels = probe.motion_levels
+    joint = cfg.recipe.name == "hcml_progressive"
+    stage_dirs = [out / f"level{index}" for index in range(len(levels))] + ([out / "joint"] if joint else [])
+    resume = _stage_resume(cfg.train.resume, stage_dirs)
+    level_schedule = replace(cfg.schedule, epochs=cfg.recipe.level_epochs,
+                             warmup_epochs=cfg.recipe.level_warmup_epochs)
+    previous, metrics = None, {}
+    for index, (level, stage_dir) in enumerate(zip(levels, stage_dirs)):
+        stage_cfg = replace(cfg, schedule=level_schedule,
+                            train=replace(cfg.train, out_dir=str(stage_dir), resume=resume.get(stage_dir, ""),
+                                          sync_bn=cfg.recipe.level_sync_bn))
+        if stage_dir not in resume and _finished(stage_dir / "last.pt", level_schedule.epochs):
+            if distributed.is_main_process():
+                log(f"HCML level {index} ({level}): reusing the finished stage in {stage_dir}")
+        else:
+            if distributed.is_main_process():
+                log(f"HCML level {index} ({level}): self-supervised stage into {stage_dir}")
+            metrics = _run_single(stage_cfg, log, stage=index, init=previous)
+            distributed.barrier()
+        previous = str(stage_dir / "last.pt")
+    if joint:
+        if distributed.is_main_process():
+            log(f"HCML joint phase into {out / 'joint'} from {previous}")
+        joint_cfg = replace(cfg, train=replace(cfg.train, out_dir=str(out / "joint"),
+                                               resume=resume.get(out / "joint", "")))
+        return _run_single(joint_cfg, log, init=previous)
+    pretrained = out / "pretrained.pt"
+    if distributed.is_main_process():
+        model, _, _ = load_trained_model(previous)
+        atomic_torch_save({"format": "vidaction", "arch": cfg.model.name, "model": model.state_dict(),
+                           "pretrained_cfg": model.pretrained_cfg}, pretrained)
+        log(f"HCML self-supervised backbone written to {pretrained} (use it as model.pretrained)")
+    distributed.barrier()
+    return {**metrics, "pretrained": str(pretrained)}
+
+
+def _check_motion(model: nn.Module, cfg: ExperimentConfig) -> None:
+    if not getattr(model, "motion_levels", ()):
+        raise ConfigError(f"recipe.name={cfg.recipe.name} needs a backbone with prime motion blocks: set "
+                          f"model.options.motion=pmb (model {cfg.model.name!r} has none)")
+
+
 def check_same_architecture(student: nn.Module, teacher: nn.Module, teacher_path: str) -> None:
     """MFR needs the teacher to be the student's architecture; name every key that differs."""
     ours, theirs = student.state_dict(), teacher.state_dict()
@@ -98,31 +171,37 @@ def check_same_architecture(student: nn.Module, teacher: nn.Module, teacher_path
         raise ConfigError(f"recipe.teacher {teacher_path} is not the student's architecture; differing keys: {shown}")
 
 
-def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
+def _run_single(cfg: ExperimentConfig, log, stage: int | None = None, init: str | None = None) -> dict[str, Any]:
+    """One training run. For the HCML recipes, ``stage`` picks a self-supervised stage of the
+    progressive phase (``None``: the joint loss) and ``init`` a checkpoint of a previous stage."""
     train_set, class_names = build_dataset(cfg.data, "train")
     val_set, _ = build_dataset(cfg.data, "val")
     num_classes = cfg.model.num_classes or num_classes_of(class_names)
     model = build_model(cfg.model, num_classes, cfg.data.num_frames, cfg.data.input_size)
-    if cfg.model.pretrained:
+    if cfg.model.pretrained and init is None:
         report = load_pretrained(model, cfg.model.pretrained)
         if distributed.is_main_process():
             log(f"loaded {cfg.model.pretrained}: {report}")
     _attach_preprocessing(model, cfg, class_names)
-    objective = None
+    objective, trainable = None, None
     if cfg.recipe.name == "mfr":
         teacher, _, _ = load_trained_model(cfg.recipe.teacher)
         check_same_architecture(model, teacher, cfg.recipe.teacher)
         objective = MatureFeatureObjective(teacher, cfg.recipe.mimic_weight, cfg.optim.label_smoothing,
                                            head_sizes=head_sizes(class_names))
-    if cfg.recipe.name == "hcml":
-        if not getattr(model, "motion_levels", ()):
-            raise ConfigError(f"recipe.name=hcml needs a backbone with prime motion blocks: set "
-                              f"model.options.motion=pmb (model {cfg.model.name!r} has none)")
+    if cfg.recipe.name in HCML_RECIPES:
+        _check_motion(model, cfg)
         pretrained_cfg = model.pretrained_cfg
         model = HCMLNet(model)
         model.pretrained_cfg = pretrained_cfg
-        objective = HCMLObjective(cfg.recipe.reconstruction_weight, cfg.recipe.contrastive_weight,
-                                  cfg.recipe.num_locations)
+        if init is not None:
+            model.load_state_dict(load_checkpoint(init)["model"])
+        if stage is None:
+            objective = HCMLObjective(cfg.recipe.reconstruction_weight, cfg.recipe.contrastive_weight,
+                                      cfg.recipe.num_locations)
+        else:
+            plan = model.progressive_stages()[stage]
+            objective, trainable = HCMLStageObjective(plan.loss, cfg.recipe.num_locations), plan.trainable
     is_distributed = distributed.world_size() > 1
     train_loader = build_loader(train_set, cfg.data, train=True, distributed=is_distributed)
     val_loader = build_loader(val_set, cfg.data, train=False, distributed=is_distributed)
@@ -133,7 +212,8 @@ def _run_single(cfg: ExperimentConfig, log) -> dict[str, Any]:
         (out_dir / "classes.txt").write_text("\n".join(class_names) + "\n")
     trainer = Trainer(model, cfg.optim, cfg.schedule, cfg.train, train_loader, val_loader,
                       class_names, max_bad_fraction=cfg.data.max_bad_fraction,
-                      extra_state={"config": config_to_dict(cfg)}, objective=objective)
+                      extra_state={"config": config_to_dict(cfg)}, objective=objective,
+                      self_supervised=stage is not None, trainable=trainable)
     return trainer.fit()
 
 
@@ -153,9 +233,9 @@ def load_trained_model(checkpoint_path: str | Path,
     num_classes = cfg.model.num_classes or num_classes_of(class_names)
     model = build_model(replace(cfg.model, pretrained=""), num_classes, cfg.data.num_frames, cfg.data.input_size)
     weights = state["model"]
-    if cfg.recipe.name == "hcml" and deploy:
+    if cfg.recipe.name in HCML_RECIPES and deploy:
         weights = {k.removeprefix("backbone."): v for k, v in weights.items() if k.startswith("backbone.")}
-    elif cfg.recipe.name == "hcml":
+    elif cfg.recipe.name in HCML_RECIPES:
         model = HCMLNet(model)
     model.load_state_dict(weights)
     model.pretrained_cfg = state.get("pretrained_cfg", getattr(model, "pretrained_cfg", {}))

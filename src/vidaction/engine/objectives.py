@@ -3,7 +3,7 @@
 ``terms`` maps each named loss term to its (unweighted) value; the trainer logs them and names the
 one that turned NaN. :class:`CrossEntropyObjective` is the default; :class:`MatureFeatureObjective`
 adds W3's feature mimicking of a frozen teacher (eq. 9); :class:`HCMLObjective` is HCML's joint
-loss (eq. 5).
+loss (eq. 5) and :class:`HCMLStageObjective` one self-supervised term of its progressive phase.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidaction.losses.distill import feature_mimic_loss
-from vidaction.losses.hcml import hcml_losses
+from vidaction.losses.hcml import hcml_losses, hcml_terms
 
 
 def classification_loss(logits: Tensor, labels: Tensor, head_sizes: tuple[int, ...],
@@ -96,3 +96,20 @@ class HCMLObjective:
         total, terms = hcml_losses(output, clip, labels, self.reconstruction_weight, self.contrastive_weight,
                                    self.num_locations)
         return total, output.scores, terms
+
+
+class HCMLStageObjective:
+    """One stage of HCML's progressive self-supervised phase (Sec. 3.2): the single unweighted term
+    ``loss`` (``"reconstruct"`` or ``"contrastive_<level>"``); labels are not used."""
+
+    def __init__(self, loss: str, num_locations: int = 16) -> None:
+        self.loss = loss
+        self.num_locations = num_locations
+
+    def to(self, device: torch.device) -> "HCMLStageObjective":
+        return self
+
+    def __call__(self, net: nn.Module, clip: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        output = net(clip, return_motion=True)
+        terms = hcml_terms(output, clip, self.num_locations, only=self.loss)
+        return terms[self.loss], output.scores, terms

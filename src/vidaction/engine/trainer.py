@@ -11,6 +11,12 @@
   end; more than ``max_bad_fraction`` of an epoch stops the run with :class:`TooManyBadSamples`.
 - Evaluation: the video score is the mean of the logits over its views (clips x crops), as TSM's
   test script does. Metrics are fractions in [0, 1]: ``top1``, ``top5``, ``mean_class_acc``.
+- Self-supervised training (``self_supervised=True``, e.g. HCML's progressive phase): the
+  objective's own loss is the metric; validation reports its mean terms and ``best.pt`` keeps the
+  lowest validation loss. ``trainable`` restricts training to some modules: every other parameter
+  is frozen (no gradient, not in the optimiser) and every other module stays in eval mode, so
+  frozen BatchNorm statistics do not drift. ``train.sync_bn`` synchronises BatchNorm statistics
+  across processes (CUDA, several processes).
 - Checkpoints (``last.pt`` each epoch, ``best.pt`` on a new best top-1) are written atomically and
   hold the model, optimiser, scheduler, scaler, epoch, step, history and every RNG state, so
   ``train.resume`` continues exactly from an epoch boundary. An exception or Ctrl-C inside an epoch
@@ -23,6 +29,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +97,8 @@ class Trainer:
     def __init__(self, model: nn.Module, optim_cfg: OptimConfig, schedule_cfg: ScheduleConfig,
                  train_cfg: TrainConfig, train_loader, val_loader, class_names: list[str],
                  max_bad_fraction: float = 0.05, extra_state: dict[str, Any] | None = None,
-                 objective=None) -> None:
+                 objective=None, self_supervised: bool = False,
+                 trainable: Sequence[nn.Module] | None = None) -> None:
         self.optim_cfg, self.schedule_cfg, self.cfg = optim_cfg, schedule_cfg, train_cfg
         self.train_loader, self.val_loader = train_loader, val_loader
         self.class_names = list(class_names)
@@ -108,6 +116,14 @@ class Trainer:
         self.cuda = self.device.type == "cuda"
         self.use_amp = train_cfg.amp and self.cuda
         self.channels_last = train_cfg.channels_last and self.cuda
+        self.self_supervised = self_supervised
+        self.trainable = list(trainable) if trainable is not None else None
+        if self.trainable is not None:
+            model.requires_grad_(False)
+            for module in self.trainable:
+                module.requires_grad_(True)
+        if train_cfg.sync_bn and self.cuda and distributed.world_size() > 1:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -123,7 +139,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
         self.epoch = 0
         self.global_step = 0
-        self.best_top1 = -1.0
+        self.best_score = -float("inf")
         self.history: list[dict[str, Any]] = []
         self.last_confusion: np.ndarray | None = None
         self.logger = RunLogger(self.out_dir, enabled=self.main and train_loader is not None,
@@ -140,7 +156,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "global_step": self.global_step,
-            "best_top1": self.best_top1,
+            "best_score": self.best_score,
             "history": self.history,
             "rng": rng_state(),
             "class_names": self.class_names,
@@ -159,7 +175,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.global_step = state["epoch"], state["global_step"]
-        self.best_top1, self.history = state["best_top1"], state["history"]
+        self.best_score, self.history = state["best_score"], state["history"]
         set_rng_state(state["rng"])
         _log(f"resumed from {path} at epoch {self.epoch}")
 
@@ -169,8 +185,15 @@ class Trainer:
             clip = clip.contiguous(memory_format=torch.channels_last_3d)
         return clip
 
-    def train_one_epoch(self, epoch: int) -> dict[str, Any]:
+    def _train_mode(self) -> None:
         self.net.train()
+        if self.trainable is not None:
+            self.model.eval()
+            for module in self.trainable:
+                module.train()
+
+    def train_one_epoch(self, epoch: int) -> dict[str, Any]:
+        self._train_mode()
         if self.optim_cfg.partial_bn:
             freeze_partial_bn(self.model)
         for holder in (self.train_loader.sampler, self.train_loader.dataset):
@@ -217,7 +240,8 @@ class Trainer:
         bad = [item for part in distributed.all_gather_objects(bad) for item in part]
         loss_sum, correct, count, bad_count = totals.tolist()
         self._check_bad(bad, int(bad_count), int(count + bad_count), epoch)
-        return {"train_loss": loss_sum / max(count, 1), "train_acc": correct / max(count, 1),
+        accuracy = {} if self.self_supervised else {"train_acc": correct / max(count, 1)}
+        return {"train_loss": loss_sum / max(count, 1), **accuracy,
                 "bad_samples": int(bad_count), "lr": self.optimizer.param_groups[0]["lr"]}
 
     def _check_bad(self, bad: list[str], bad_count: int, seen: int, epoch: int) -> None:
@@ -262,8 +286,39 @@ class Trainer:
         index, keep = np.unique(index.numpy(), return_index=True)
         return score[keep], label[keep], torch.from_numpy(index), [b for p in parts for b in p[3]]
 
+    @torch.no_grad()
+    def evaluate_objective(self, loader) -> dict[str, Any]:
+        """Mean loss and terms of the objective over every view of ``loader``, all processes."""
+        self.net.eval()
+        sums: dict[str, float] = {}
+        count, bad = 0, []
+        for batch in tqdm(loader, desc="eval", leave=False, disable=not (self.cfg.progress and self.main),
+                          dynamic_ncols=True):
+            bad.extend(batch["bad"])
+            if batch["clip"] is None:
+                continue
+            clip, labels = batch["clip"], batch["label"]
+            if clip.dim() == 6:
+                labels = labels.repeat_interleave(clip.shape[1], dim=0)
+                clip = clip.flatten(0, 1)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                loss, _, terms = self.objective(self.net, self._to_device(clip), labels.to(self.device))
+            n = len(clip)
+            for key, value in {"loss": loss, **terms}.items():
+                sums[key] = sums.get(key, 0.0) + value.item() * n
+            count += n
+        keys = sorted(sums)
+        totals = torch.tensor([sums[k] for k in keys] + [count, len(bad)], dtype=torch.float64)
+        totals = distributed.all_reduce_sum(totals.to(self.device)).cpu().tolist()
+        count = max(totals[-2], 1)
+        return {**{k: v / count for k, v in zip(keys, totals)}, "num_views": int(totals[-2]),
+                "bad_videos": int(totals[-1])}
+
     def evaluate(self, loader=None) -> dict[str, Any]:
-        """Video-level metrics on ``loader`` (default: the validation loader)."""
+        """Video-level metrics on ``loader`` (default: the validation loader); the objective's mean
+        terms when self-supervised."""
+        if self.self_supervised:
+            return self.evaluate_objective(loader or self.val_loader)
         scores, labels, _, bad = self.predict(loader or self.val_loader)
         loss = classification_loss(scores, labels, self.head_sizes).item() if len(labels) else float("nan")
         if len(self.head_sizes) > 1:
@@ -280,8 +335,15 @@ class Trainer:
             "num_videos": int(len(labels)), "bad_videos": len(bad),
         }
 
+    def _score(self, record: dict[str, Any]) -> float | None:
+        """What ``best.pt`` maximises: validation top-1, or minus the validation loss when self-supervised."""
+        if self.self_supervised:
+            return -record["val_loss"] if "val_loss" in record else None
+        return record.get("val_top1")
+
     def fit(self) -> dict[str, Any]:
-        """Train to ``schedule.epochs``; returns the last validation metrics and the best top-1."""
+        """Train to ``schedule.epochs``; returns the last validation metrics and the best top-1 (the
+        best validation loss when self-supervised)."""
         metrics: dict[str, Any] = {}
         try:
             for epoch in range(self.epoch, self.schedule_cfg.epochs):
@@ -291,9 +353,10 @@ class Trainer:
                     metrics = self.evaluate()
                     record.update({f"val_{k}": v for k, v in metrics.items()})
                 self.epoch = epoch + 1
-                improved = "val_top1" in record and record["val_top1"] > self.best_top1
+                score = self._score(record)
+                improved = score is not None and score > self.best_score
                 if improved:
-                    self.best_top1 = record["val_top1"]
+                    self.best_score = score
                 self.history.append(record)
                 self.logger.log("epoch", self.epoch, **record)
                 self._save("last.pt")
@@ -311,7 +374,8 @@ class Trainer:
         if not metrics:
             metrics = self.evaluate()
         self._write_reports()
-        return {**metrics, "best_top1": self.best_top1, "epochs": self.epoch}
+        best = {"best_loss": -self.best_score} if self.self_supervised else {"best_top1": self.best_score}
+        return {**metrics, **best, "epochs": self.epoch}
 
     def _write_reports(self) -> None:
         if not self.main:

@@ -13,17 +13,34 @@ from vidaction.losses.photometric import DEFAULT_ZETA, reconstruction_loss
 from vidaction.models.motion.hcml import HCMLOutput
 
 
-def hcml_losses(output: HCMLOutput, frames: Tensor, labels: Tensor | None, reconstruction_weight: float = 15.0,
-                contrastive_weight: float = 0.25, num_locations: int = 16, temperature: float = 0.07,
-                zeta: float = DEFAULT_ZETA,
-                generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-    """``(total, terms)``; ``labels=None`` leaves out the classification term (self-supervised phase)."""
-    terms = {"reconstruct": reconstruction_loss(frames.float(), output.flow.float(), zeta)}
+def hcml_terms(output: HCMLOutput, frames: Tensor, num_locations: int = 16, temperature: float = 0.07,
+               zeta: float = DEFAULT_ZETA, generator: torch.Generator | None = None,
+               only: str | None = None) -> dict[str, Tensor]:
+    """The unweighted self-supervised terms: ``"reconstruct"`` (eqs. 3-4 on the flow from ``P^0``) and
+    ``"contrastive_<level>"`` (eq. 2) per level > 0; ``only`` computes just the term of that name
+    (one stage of the progressive phase)."""
+    names = ["reconstruct", *(f"contrastive_{level}" for level in output.predictions)]
+    if only is not None and only not in names:
+        raise ValueError(f"no HCML loss term {only!r}; this network has {names}")
+    terms = {}
+    if only in (None, "reconstruct"):
+        terms["reconstruct"] = reconstruction_loss(frames.float(), output.flow.float(), zeta)
     for level, prediction in output.predictions.items():
+        if only not in (None, f"contrastive_{level}"):
+            continue
         height, width = prediction.targets.shape[-2:]
         terms[f"contrastive_{level}"] = hierarchical_contrastive_loss(
             prediction.predictions.float(), prediction.targets.float(), min(num_locations, height * width),
             temperature, generator)[0]
+    return terms
+
+
+def hcml_losses(output: HCMLOutput, frames: Tensor, labels: Tensor | None, reconstruction_weight: float = 15.0,
+                contrastive_weight: float = 0.25, num_locations: int = 16, temperature: float = 0.07,
+                zeta: float = DEFAULT_ZETA,
+                generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    """``(total, terms)`` of eq. 5; ``labels=None`` leaves out the classification term."""
+    terms = hcml_terms(output, frames, num_locations, temperature, zeta, generator)
     total = reconstruction_weight * terms["reconstruct"] + contrastive_weight * sum(
         value for key, value in terms.items() if key.startswith("contrastive_"))
     if labels is not None:

@@ -5,7 +5,8 @@ Official TSM checkpoints (``{'state_dict': ...}``) name parameters
 ``module.new_fc.weight``; torchvision ImageNet ResNets ``layer1.0.conv1.weight`` and ``fc.weight``.
 Our ResNets use torchvision's names, so conversion strips the TSM wrappers and maps ``new_fc`` to
 ``fc``. A classifier of another size is skipped with a note (fine-tuning); any other shape mismatch
-is reported, never loaded.
+is reported, never loaded. Our own checkpoints of a training-time wrapper (HCML's backbone with its
+side branches) give the backbone's weights, so an HCML run can initialise a fine-tuning run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from torch import nn
 from vidaction.io import atomic_torch_save
 
 CLASSIFIER_PREFIX = "fc."
+# Training-time wrappers (HCML's HCMLNet) hold the network as ``backbone.*`` beside side branches;
+# weights loaded from their checkpoints are the backbone's alone.
+TRAINING_WRAPPER_PREFIX = "backbone."
 
 
 @dataclass
@@ -65,7 +69,11 @@ def read_state_dict(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, t
     if not isinstance(obj, Mapping):
         raise FileNotFoundError(f"checkpoint holds a {type(obj).__name__}, not a state dict")
     if obj.get("format") == "vidaction" or ("model" in obj and isinstance(obj["model"], Mapping)):
-        return dict(obj["model"]), "vidaction"
+        state = dict(obj["model"])
+        if any(k.startswith(TRAINING_WRAPPER_PREFIX) for k in state):
+            state = {k.removeprefix(TRAINING_WRAPPER_PREFIX): v for k, v in state.items()
+                     if k.startswith(TRAINING_WRAPPER_PREFIX)}
+        return state, "vidaction"
     if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
@@ -99,13 +107,15 @@ def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], st
     state, source_format = read_state_dict(source)
     own = model.state_dict()
     state = _into_wrapped_blocks(state, own)
+    # Models whose classifier is not ``fc`` (Inception-I3D's ``logits``) name its prefix.
+    classifier = getattr(model, "classifier_prefix", CLASSIFIER_PREFIX)
     report = LoadReport(source_format)
     usable = {}
     for key, value in state.items():
         if key not in own:
             report.unexpected.append(key)
         elif own[key].shape != value.shape:
-            if key.startswith(CLASSIFIER_PREFIX):
+            if key.startswith(classifier):
                 report.notes.append(f"classifier {key} {tuple(value.shape)} skipped: the model has "
                                     f"{tuple(own[key].shape)} (a new classifier is trained)")
             else:
@@ -116,7 +126,7 @@ def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], st
     for key in own:
         if key in state or key.endswith("num_batches_tracked"):
             continue
-        if not (skipped_fc and key.startswith(CLASSIFIER_PREFIX)):
+        if not (skipped_fc and key.startswith(classifier)):
             report.missing.append(key)
     if source_format == "torchvision" and "fc.weight" in usable:
         report.notes.append("ImageNet classifier (1000 classes) loaded as the model's classifier")

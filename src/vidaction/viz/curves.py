@@ -16,18 +16,22 @@ def plot_curves(histories: dict[str, list[dict]], path: str | Path) -> Path:
         colour = f"C{index}"
         epochs = [r["epoch"] for r in history]
         ax_loss.plot(epochs, [r["train_loss"] for r in history], color=colour, label=f"{name} train")
-        ax_acc.plot(epochs, [100 * r["train_acc"] for r in history], color=colour, label=f"{name} train")
-        val = [r for r in history if "val_top1" in r]
+        if all("train_acc" in r for r in history):
+            ax_acc.plot(epochs, [100 * r["train_acc"] for r in history], color=colour, label=f"{name} train")
+        val = [r for r in history if "val_loss" in r]
         if val:
             ax_loss.plot([r["epoch"] for r in val], [r["val_loss"] for r in val], "--", color=colour,
                          label=f"{name} val")
+        val = [r for r in history if "val_top1" in r]
+        if val:
             ax_acc.plot([r["epoch"] for r in val], [100 * r["val_top1"] for r in val], "--", color=colour,
                         label=f"{name} val top-1")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_loss.set(xlabel="epoch", ylabel="training objective", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy", ylim=(0, 100))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     return save_figure(fig, path)
 
 

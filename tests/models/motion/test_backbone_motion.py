@@ -44,3 +44,25 @@ def test_macs_ratio_matches_table_2(name, frames, paper):
     base_macs, _ = count_macs(base, (1, 3, frames, 224, 224))
     motion_macs, _ = count_macs(motion, (1, 3, frames, 224, 224))
     assert abs(motion_macs / base_macs - paper) <= 0.03
+
+
+def test_clips_and_maps_too_small_for_the_motion_levels_fail_at_build_time():
+    with pytest.raises(ValueError, match="clips need at least 2 frames, got num_frames=1"):
+        create_model("r2d_tiny", num_classes=3, num_frames=1, motion="pmb")
+    with pytest.raises(ValueError, match=r"motion level res4 sees 1 frame\(s\) of a 4-frame clip"):
+        create_model("r2d_tiny", num_classes=3, num_frames=4, motion="pmb")
+    with pytest.raises(ValueError, match=r"motion level res4: a 112x112 input gives 7x7 feature maps, smaller than "
+                                         r"the cost volume's 13x13 search window \(d=6, s=2\)"):
+        create_model("r2d_r50", num_classes=3, num_frames=16, motion="pmb", input_size=112)
+    create_model("r2d_tiny", num_classes=3, num_frames=16, motion="pmb", input_size=112, motion_max_displacement=2)
+    create_model("r2d_tiny", num_classes=3, num_frames=16, motion="pmb", input_size=224)
+
+
+def test_hcml_net_needs_more_time_steps_than_prediction_steps():
+    from vidaction.models.motion.hcml import HCMLNet
+
+    with pytest.raises(ValueError, match="contrastive level res4 has 2 time steps for a 8-frame clip"):
+        HCMLNet(create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb"))
+    stages = HCMLNet(create_model("r2d_tiny", num_classes=3, num_frames=16, motion="pmb")).progressive_stages()
+    assert [(s.name, s.level, s.loss) for s in stages] == [
+        ("level0", "res2", "reconstruct"), ("level1", "res3", "contrastive_res3"), ("level2", "res4", "contrastive_res4")]

@@ -61,6 +61,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from vidaction.config import IMAGENET_MEAN, IMAGENET_STD
+from vidaction.models.motion.cost_volume import cost_volume_displacements
 from vidaction.models.motion.prime_motion import PrimeMotionBlock
 from vidaction.models.pretrained import read_state_dict
 from vidaction.models.registry import register_model
@@ -146,12 +147,21 @@ class R2Plus1D(nn.Module):
         motion_reduction: beta, the channel reduction of the prime motion blocks (8); their motion
             features ``P`` have ``2 C / beta`` channels, the choice that reproduces Table 2's MAC
             ratios (the paper does not give it).
+        motion_max_displacement, motion_stride: d and s of the blocks' cost volumes (6 and 2, A.3).
+        input_size: the frame side the model is built for, if known: every motion level's feature
+            map must be at least as large as the cost volume's ``(2r + 1) x (2r + 1)`` search window
+            (``r = s * floor(d / s)``), otherwise most displacements fall outside the map; checked here.
+
+    Raises ``ValueError`` at build time, naming the level, when a motion level would see fewer than
+    two frames (the cost volume pairs adjacent frames) or, with ``input_size``, a map smaller than
+    the search window.
     """
 
     def __init__(self, layers: tuple[int, ...], temporal_stages: tuple[str, ...],
                  num_classes: int | tuple[int, ...], num_frames: int, dropout: float = 0.5, base_width: int = 64,
                  in_channels: int = 3, motion: str | None = None,
-                 motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> None:
+                 motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8,
+                 motion_max_displacement: int = 6, motion_stride: int = 2, input_size: int | None = None) -> None:
         super().__init__()
         if motion not in (None, "pmb"):
             raise ValueError(f"motion must be None or 'pmb', got {motion!r}")
@@ -165,6 +175,8 @@ class R2Plus1D(nn.Module):
             raise ValueError(f"temporal_stages {unknown} are not stages; choose among {list(STAGE_NAMES)}")
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if motion:
+            _check_motion_levels(motion_levels, num_frames, input_size, motion_max_displacement, motion_stride)
         self.num_frames = num_frames
         self.in_channels = in_channels
         self.temporal_stages = tuple(temporal_stages)
@@ -186,7 +198,8 @@ class R2Plus1D(nn.Module):
                 channels = width * Bottleneck2Plus1d.expansion
             if motion and name in motion_levels:
                 reduced = max(channels // motion_reduction, 1)
-                stage.append(PrimeMotionBlock(channels, reduction=motion_reduction, motion_channels=2 * reduced))
+                stage.append(PrimeMotionBlock(channels, reduction=motion_reduction, motion_channels=2 * reduced,
+                                              max_displacement=motion_max_displacement, stride=motion_stride))
             self.add_module(f"layer{index + 1}", nn.Sequential(*stage))
             self.feature_info.append(dict(num_chs=channels, reduction_t=reduction_t, reduction_s=reduction_s,
                                           name=name))
@@ -222,6 +235,16 @@ class R2Plus1D(nn.Module):
             features[name] = out
         return features
 
+    def modules_through(self, stage: str) -> list[nn.Module]:
+        """The modules that compute ``stage``'s output, input side first: ``conv1``, ``bn1``,
+        ``layer1`` .. the stage's layer (``"stem"`` is ``conv1`` and ``bn1`` alone)."""
+        if stage not in self.stage_names:
+            raise ValueError(f"unknown stage {stage!r}; stages are {self.stage_names}")
+        stem: list[nn.Module] = [self.conv1, self.bn1]
+        if stage == "stem":
+            return stem
+        return stem + [getattr(self, f"layer{index + 1}") for index in range(STAGE_NAMES.index(stage) + 1)]
+
     def motion_blocks(self) -> dict[str, PrimeMotionBlock]:
         """The prime motion block of each motion level, ``{"res2": ..., ...}``."""
         return {name: getattr(self, f"layer{STAGE_NAMES.index(name) + 1}")[-1] for name in self.motion_levels}
@@ -251,6 +274,36 @@ class R2Plus1D(nn.Module):
         return (scores, features) if return_features else scores
 
 
+def stage_sizes(num_frames: int, input_size: int) -> dict[str, tuple[int, int]]:
+    """``{stage: (T_j, H_j)}`` of a ``num_frames x input_size x input_size`` clip (each stride rounds up)."""
+    frames, side = num_frames, -(-input_size // 4)
+    sizes = {}
+    for name, temporal_stride, stride in zip(STAGE_NAMES, TEMPORAL_STRIDES, SPATIAL_STRIDES):
+        frames, side = -(-frames // temporal_stride), -(-side // stride)
+        sizes[name] = (frames, side)
+    return sizes
+
+
+def _check_motion_levels(levels: tuple[str, ...], num_frames: int, input_size: int | None, max_displacement: int,
+                         stride: int) -> None:
+    if num_frames < 2:
+        raise ValueError(f"the prime motion blocks pair adjacent frames: clips need at least 2 frames, got "
+                         f"num_frames={num_frames}")
+    displacements = cost_volume_displacements(max_displacement, stride)
+    window = 2 * max(abs(dy) for dy, _ in displacements) + 1
+    for level in levels:
+        frames, side = stage_sizes(num_frames, input_size or 224)[level]
+        if frames < 2:
+            raise ValueError(f"motion level {level} sees {frames} frame(s) of a {num_frames}-frame clip (temporal "
+                             f"stride {num_frames // frames}); its cost volume needs 2: use longer clips or drop "
+                             f"{level} from motion_levels")
+        if input_size is not None and side < window:
+            raise ValueError(f"motion level {level}: a {input_size}x{input_size} input gives {side}x{side} feature "
+                             f"maps, smaller than the cost volume's {window}x{window} search window (d="
+                             f"{max_displacement}, s={stride}); lower motion_max_displacement, drop {level} from "
+                             f"motion_levels or raise the input size")
+
+
 def state_dict_from_2d(state_dict_2d: str | Path | Mapping[str, Tensor], model: R2Plus1D) -> dict[str, Tensor]:
     """A 2D ResNet's weights (torchvision / TSN / TSM names, a path or a state dict) as weights of ``model``.
 
@@ -278,7 +331,8 @@ NumClasses = int | tuple[int, ...]
 @register_model
 def r2d_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base_width: int = 64,
             in_channels: int = 3, motion: str | None = None,
-            motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
+            motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8,
+            motion_max_displacement: int = 6, motion_stride: int = 2, input_size: int | None = None) -> R2Plus1D:
     """HCML's R2D-50 (Table 5), for 16-frame clips: 23.51 M backbone parameters (ResNet-50's); 31.1 G
     MACs at 16x224x224, 40.7 G at 16x256x256 (Table 6 / Table 2: 49 / 1.18 = 41.5 G)."""
     return R2Plus1D((3, 4, 6, 3), (), **locals())
@@ -287,7 +341,8 @@ def r2d_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base
 @register_model
 def r2plus1d_r101(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base_width: int = 64,
                   in_channels: int = 3, motion: str | None = None,
-                  motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
+                  motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8,
+                  motion_max_displacement: int = 6, motion_stride: int = 2, input_size: int | None = None) -> R2Plus1D:
     """HCML's R(2+1)D-101 (Table 5, temporal convs in res4 and res5), for 32-frame clips: 49.40 M backbone
     parameters; 101.8 G MACs at 32x224x224, 133.0 G at 32x256x256 (Table 6 / Table 2: 150 / 1.11 = 135 G)."""
     return R2Plus1D((3, 4, 23, 3), TOP_HEAVY, **locals())
@@ -296,7 +351,8 @@ def r2plus1d_r101(num_classes: NumClasses, num_frames: int, dropout: float = 0.5
 @register_model
 def r2d_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, base_width: int = 8,
              in_channels: int = 3, motion: str | None = None,
-             motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
+             motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8,
+             motion_max_displacement: int = 6, motion_stride: int = 2, input_size: int | None = None) -> R2Plus1D:
     """An 8-channel R2D with one block per stage, for tests."""
     return R2Plus1D((1, 1, 1, 1), (), **locals())
 
@@ -304,6 +360,7 @@ def r2d_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, bas
 @register_model
 def r2plus1d_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, base_width: int = 8,
                   in_channels: int = 3, motion: str | None = None,
-                  motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8) -> R2Plus1D:
+                  motion_levels: tuple[str, ...] = ("res2", "res3", "res4"), motion_reduction: int = 8,
+                  motion_max_displacement: int = 6, motion_stride: int = 2, input_size: int | None = None) -> R2Plus1D:
     """An 8-channel R(2+1)D with one block per stage (temporal convs in res4 and res5), for tests."""
     return R2Plus1D((1, 1, 1, 1), TOP_HEAVY, **locals())

@@ -35,6 +35,20 @@ class HCMLOutput(NamedTuple):
     predictions: dict[str, MotionPrediction]
 
 
+class ProgressiveStage(NamedTuple):
+    """One step of the progressive self-supervised phase (Sec. 3.2, "Progressive Training").
+
+    ``loss`` names the term it minimises (a key of :func:`vidaction.losses.hcml.hcml_losses`'s
+    terms); ``trainable`` are the modules it updates; every other parameter of the network is frozen
+    (no gradient, BatchNorm statistics fixed).
+    """
+
+    name: str
+    level: str
+    loss: str
+    trainable: list[nn.Module]
+
+
 class HCMLNet(nn.Module):
     """``backbone`` (built with ``motion="pmb"``) + flow estimator + one predictor per level > 0."""
 
@@ -43,6 +57,12 @@ class HCMLNet(nn.Module):
         levels = getattr(backbone, "motion_levels", ())
         if len(levels) < 1:
             raise ValueError("HCMLNet needs a backbone built with motion='pmb' (it has no motion levels)")
+        frames = {info["name"]: -(-backbone.num_frames // info["reduction_t"]) for info in backbone.feature_info}
+        for level in levels[1:]:
+            if frames[level] <= steps:
+                raise ValueError(f"contrastive level {level} has {frames[level]} time steps for a "
+                                 f"{backbone.num_frames}-frame clip, but predicting {steps} steps ahead needs more "
+                                 f"than {steps}: use longer clips or fewer motion levels")
         self.backbone = backbone
         self.levels = tuple(levels)
         channels = {name: block.motion_channels for name, block in backbone.motion_blocks().items()}
@@ -61,6 +81,20 @@ class HCMLNet(nn.Module):
         predictions = {current: self.predictors[current](motion[current], motion[previous])
                        for previous, current in zip(self.levels, self.levels[1:])}
         return HCMLOutput(scores, self.flow(motion[self.levels[0]]), predictions)
+
+    def progressive_stages(self) -> list[ProgressiveStage]:
+        """The bottom-up schedule of Sec. 3.2: level 0 learns ``P^0`` by frame reconstruction (the
+        backbone through the first motion level, and the flow estimator); level ``l > 0`` learns
+        ``P^l`` by its contrastive loss with everything up to level ``l - 1`` frozen, training the
+        backbone stages between the two levels (with level ``l``'s prime motion block) and level
+        ``l``'s predictor. Stages above level ``l`` and the classifier wait for the joint phase."""
+        stages = [ProgressiveStage("level0", self.levels[0], "reconstruct",
+                                   self.backbone.modules_through(self.levels[0]) + [self.flow])]
+        for index, (previous, current) in enumerate(zip(self.levels, self.levels[1:]), 1):
+            below = len(self.backbone.modules_through(previous))
+            stages.append(ProgressiveStage(f"level{index}", current, f"contrastive_{current}",
+                                           self.backbone.modules_through(current)[below:] + [self.predictors[current]]))
+        return stages
 
     def deploy(self) -> nn.Module:
         """The backbone with its prime motion blocks, without the training-only side branches."""
