@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--num-classes", type=int, default=400)
     args = parser.parse_args()
-    print(f"| model | input | params (M) | MACs (G) | published MACs (G) / params (M) | MACs vs published |")
+    print("| model | input | params (M) | MACs (G) | published MACs (G) / params (M) | MACs vs published |")
     print("|---|---|---|---|---|---|")
     for name in list_models():
         if "tiny" in name:

@@ -1,6 +1,5 @@
 """MAC counting: a single conv equals the formula; TSM adds no MACs to TSN."""
 
-import torch
 from torch import nn
 
 from vidaction.models import create_model

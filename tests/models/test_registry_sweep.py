@@ -66,3 +66,11 @@ def test_bad_clip_shape_is_explained():
         model(torch.randn(1, 3, 3, 32, 32))
     with pytest.raises(ValueError, match=r"expected a clip \(N, 3, T, H, W\)"):
         model(torch.randn(1, 4, 32, 32))
+
+
+def test_num_frames_may_be_left_to_the_builder_default():
+    with torch.device("meta"):
+        model = create_model("i3d", num_classes=400, in_channels=3)
+    assert model.num_frames == 64
+    with pytest.raises(ModelNotFoundError, match="'tsm_r18' is built for a clip length: pass num_frames"):
+        create_model("tsm_r18", num_classes=2)

@@ -24,6 +24,7 @@ COMMANDS = {
     "convert-checkpoint": "convert_checkpoint",
     "visualize-attention": "visualize_attention",
     "visualize-flow": "visualize_flow",
+    "extract-features": "extract_features",
     "efficacy": "efficacy",
 }
 

@@ -38,10 +38,13 @@ def model_options(name: str) -> list[str]:
     return [k for k in inspect.signature(_REGISTRY[name]).parameters if k not in ("num_classes", "num_frames")]
 
 
-def create_model(name: str, num_classes: int | tuple[int, ...], num_frames: int, **options) -> nn.Module:
+def create_model(name: str, num_classes: int | tuple[int, ...], num_frames: int | None = None, **options) -> nn.Module:
     """Build the registered model ``name``; ``options`` are its builder's keyword arguments.
 
-    The model stays on the CPU in float32; moving, compiling and wrapping are the caller's business.
+    ``num_frames`` is the clip length the model is built for; it may be left out for models that
+    work at any length (Inception-I3D: ``create_model("i3d", num_classes=400, in_channels=3)``), and
+    the builder's default applies. The model stays on the CPU in float32; moving, compiling and
+    wrapping are the caller's business.
     """
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
@@ -55,4 +58,9 @@ def create_model(name: str, num_classes: int | tuple[int, ...], num_frames: int,
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ModelNotFoundError(f"model {name!r} has no option {key!r}{hint} Options: {', '.join(allowed)}")
+    if num_frames is None:
+        default = accepted["num_frames"].default if "num_frames" in accepted else inspect.Parameter.empty
+        if default is inspect.Parameter.empty:
+            raise ModelNotFoundError(f"model {name!r} is built for a clip length: pass num_frames")
+        num_frames = default
     return builder(num_classes=num_classes, num_frames=num_frames, **options)
