@@ -1,0 +1,1 @@
+"""Detection and classification heads that attach to backbone feature maps."""
