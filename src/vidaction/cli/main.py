@@ -26,6 +26,7 @@ COMMANDS = {
     "visualize-flow": "visualize_flow",
     "extract-features": "extract_features",
     "efficacy": "efficacy",
+    "eval-detection": "eval_detection",
 }
 
 

@@ -1,0 +1,56 @@
+"""One entry point for temporal-detection ground truth: THUMOS14 folders and ActivityNet-style JSON.
+
+``detection_format(path)`` decides the format: a folder is a THUMOS14 annotation folder
+(``<Class>_val.txt`` / ``<Class>_test.txt``); a JSON file with a ``database`` is the THUMOS14
+conversion when every label in it is one of the 20 THUMOS14 classes (or ``Ambiguous``), and
+ActivityNet otherwise (v1.3 or any dataset in its layout). The format fixes the default class list
+(THUMOS14's official order, or the sorted labels of the file) and, in ``vidaction eval-detection``,
+the default tIoU thresholds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidaction.data.errors import AnnotationError
+from vidaction.data.formats.activitynet import load_json, read_activitynet
+from vidaction.data.formats.common import read_lines
+from vidaction.data.formats.thumos14 import AMBIGUOUS, THUMOS14_CLASSES, read_thumos14_folder, read_thumos14_json
+from vidaction.data.records import DetectionVideo
+
+DETECTION_FORMATS = ("thumos14", "activitynet")
+
+
+def detection_format(path: str | Path) -> str:
+    """``"thumos14"`` or ``"activitynet"`` for a ground-truth folder or JSON file."""
+    path = Path(path)
+    if path.is_dir():
+        return "thumos14"
+    data = load_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
+        raise AnnotationError(path, 0, "neither a THUMOS14 annotation folder nor an ActivityNet-style JSON "
+                              "with a 'database' object")
+    labels = {a.get("label") for v in data["database"].values() if isinstance(v, dict)
+              for a in v.get("annotations", []) if isinstance(a, dict)}
+    known = set(THUMOS14_CLASSES) | {AMBIGUOUS}
+    return "thumos14" if labels and labels <= known else "activitynet"
+
+
+def read_detection_annotations(path: str | Path, subset: str, class_names: list[str] | None = None
+                               ) -> tuple[list[DetectionVideo], list[str]]:
+    """Ground-truth videos of ``subset`` and the class list, whichever format ``path`` is in."""
+    if detection_format(path) == "activitynet":
+        return read_activitynet(path, subset, class_names)
+    if Path(path).is_dir():
+        return read_thumos14_folder(path, subset, class_names)
+    return read_thumos14_json(path, subset, class_names)
+
+
+def read_class_list(path: str | Path) -> list[str]:
+    """Class names, one per line (a run's ``classes.txt``); names may contain spaces."""
+    names = [line for _, line in read_lines(path)]
+    if len(set(names)) != len(names):
+        raise AnnotationError(path, 0, "class names are not unique")
+    if not names:
+        raise AnnotationError(path, 0, "no class names")
+    return names
