@@ -162,6 +162,41 @@ def test_a_video_shorter_than_a_window_gives_one_padded_feature(tmp_path, tiny_i
     assert (sidecar["num_frames"], sidecar["padded_frames"]) == (6, 2)
 
 
+def _write_npy_flow(folder, video_id, num_flows, height=32, width=40, fps=25.0, seed=0):
+    """Flow stored as vidaction.data.flow documents its npy format: <id>.npy + <id>.json marker."""
+    folder.mkdir(parents=True, exist_ok=True)
+    flow = np.random.default_rng(seed).normal(0, 8, size=(num_flows, 2, height, width)).astype(np.float16)
+    np.save(folder / f"{video_id}.npy", flow)
+    marker = {"video_id": video_id, "fps": fps, "requested_fps": fps, "num_flows": num_flows, "height": height,
+              "width": width, "bound": 20.0, "format": "npy"}
+    (folder / f"{video_id}.json").write_text(json.dumps(marker))
+    return flow
+
+
+def test_flow_stream_reads_stored_flow(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = create_model("inception_i3d_tiny", num_classes=3, num_frames=8, in_channels=2).eval()
+    checkpoint = tmp_path / "flow_tiny.pt"
+    torch.save(model.state_dict(), checkpoint)
+    flow = _write_npy_flow(tmp_path / "flow", "v1", num_flows=19)
+    out = tmp_path / "features"
+    assert _run(checkpoint, tmp_path / "flow", "--out", out, "--modality", "flow", "--short-side", "0", "--crop", "32",
+                "--window", "8", "--stride", "4") == 0
+    features = np.load(out / "v1.npy")
+    assert features.shape == ((20 - 8) // 4 + 1, 128)
+    # Window 0 by hand: the reader's [-1, 1] input (20 frames, the last field repeated), centre crop 32 x 32.
+    clip = np.clip(flow[:8].astype(np.float32), -20, 20) / 20
+    clip = torch.from_numpy(clip[:, :, :, 4:36]).transpose(0, 1)[None]
+    with torch.no_grad():
+        expected = model.forward_features(clip, until="Mixed_5c")["Mixed_5c"].mean(dim=(2, 3, 4))[0]
+    np.testing.assert_allclose(features[0], expected.numpy(), rtol=1e-4, atol=1e-6 * expected.abs().max().item())
+    capsys.readouterr()
+    rgb = tmp_path / "rgb_tiny.pt"
+    torch.save(create_model("inception_i3d_tiny", num_classes=3, num_frames=8).state_dict(), rgb)
+    assert _run(rgb, tmp_path / "flow", "--out", out, "--modality", "flow") == 2
+    assert "flow input has 2 channels, the model takes 3" in capsys.readouterr().err
+
+
 def test_inputs_and_checkpoints_are_checked(tmp_path, tiny_i3d, videos):
     assert [p.name for p in find_inputs([videos])] == ["a.mp4", "b.mp4"]
     with pytest.raises(FileNotFoundError, match="no such video or folder"):

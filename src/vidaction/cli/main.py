@@ -27,6 +27,7 @@ COMMANDS = {
     "extract-features": "extract_features",
     "efficacy": "efficacy",
     "eval-detection": "eval_detection",
+    "extract-flow": "extract_flow",
 }
 
 

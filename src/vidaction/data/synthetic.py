@@ -37,7 +37,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(coords, coords, indexing="ij")
 
 
-def _shape_mask(kind: str, size: int, cy: np.ndarray, cx: np.ndarray, radius: np.ndarray,
+def shape_mask(kind: str, size: int, cy: np.ndarray, cx: np.ndarray, radius: np.ndarray,
                 angle: np.ndarray) -> np.ndarray:
     """Soft masks ``(T, H, W)`` in [0, 1] of a shape centred at ``(cy, cx)`` per frame."""
     yy, xx = _grid(size)
@@ -58,7 +58,7 @@ def _shape_mask(kind: str, size: int, cy: np.ndarray, cx: np.ndarray, radius: np
     return np.clip(0.5 - distance, 0.0, 1.0)
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A smooth random texture ``(H, W, 3)`` in [0, 1]."""
     cells = int(rng.integers(3, 8))
     coarse = rng.random((cells, cells, 3)).astype(np.float32)
@@ -72,7 +72,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return 0.25 + 0.5 * (0.7 * texture + 0.3 * stripes[..., None] * rng.random(3))
 
 
-def _paint(frames: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
+def paint(frames: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> None:
     frames *= 1 - mask[..., None]
     frames += mask[..., None] * colour
 
@@ -109,7 +109,7 @@ def render_motion_clip(class_name: str, rng: np.random.Generator, size: int = 64
     pair = next((p for p in REVERSAL_PAIRS if class_name in p), None)
     if pair is None:
         raise ValueError(f"unknown motion class {class_name!r}; known: {', '.join(MOTION_CLASSES)}")
-    frames = np.repeat(_background(rng, size)[None], num_frames, axis=0).astype(np.float32)
+    frames = np.repeat(textured_background(rng, size)[None], num_frames, axis=0).astype(np.float32)
     t = np.linspace(0.0, 1.0, num_frames, dtype=np.float32)
     for _ in range(int(rng.integers(1, 4))):
         start, heading = rng.uniform(0.1, 0.9, size=2) * size, rng.uniform(0, 2 * np.pi)
@@ -117,11 +117,11 @@ def render_motion_clip(class_name: str, rng: np.random.Generator, size: int = 64
         cy = start[0] + np.sin(heading) * travel * t
         cx = start[1] + np.cos(heading) * travel * t
         radius = rng.uniform(0.04, 0.08) * size * np.ones_like(t)
-        _paint(frames, _shape_mask(str(rng.choice(["disc", "square"])), size, cy, cx, radius, 0 * t),
+        paint(frames, shape_mask(str(rng.choice(["disc", "square"])), size, cy, cx, radius, 0 * t),
                rng.random(3))
     colour = rng.random(3)
     for kind, cy, cx, radius, angle in _forward_actor(pair[0], rng, size, num_frames):
-        _paint(frames, _shape_mask(kind, size, cy, cx, radius, angle), colour)
+        paint(frames, shape_mask(kind, size, cy, cx, radius, angle), colour)
     frames += rng.normal(0.0, 0.02, size=frames.shape).astype(np.float32)
     clip = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
     return clip[::-1].copy() if class_name == pair[1] else clip
