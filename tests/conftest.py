@@ -28,3 +28,12 @@ def motion_dataset(tmp_path_factory) -> Path:
     from vidaction.data.synthetic import make_motion_dataset
 
     return make_motion_dataset(tmp_path_factory.mktemp("motion"), videos_per_class=8, size=32, num_frames=8)
+
+
+@pytest.fixture(scope="session")
+def detection_dataset(tmp_path_factory) -> Path:
+    """Seven short untrimmed videos (4 validation, 3 test) with annotations and 32-channel features."""
+    from vidaction.data.synthetic_detection import make_detection_dataset
+
+    return make_detection_dataset(tmp_path_factory.mktemp("detection"), num_train=4, num_test=3, min_duration=12.0,
+                                  max_duration=16.0, channels=32)

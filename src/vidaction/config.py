@@ -1,7 +1,9 @@
 """Typed experiment configuration: dataclasses loaded from YAML with dotted overrides.
 
-One dataclass per concern (data, model, optim, schedule, train, recipe); each component receives only its
-own sub-config. A YAML file may name a parent with ``_base_: relative/path.yaml``; the child's keys
+One dataclass per concern (data, model, optim, schedule, train, recipe; for detection also loss and
+test); each component receives only its own sub-config. The top-level ``task`` key picks the tree:
+``recognition`` (the default, :class:`ExperimentConfig`) or ``detection``
+(:class:`DetectionExperimentConfig`). A YAML file may name a parent with ``_base_: relative/path.yaml``; the child's keys
 override the parent's, section by section. Unknown keys fail at load time with the closest valid
 key; cross-field checks live in ``__post_init__``.
 """
@@ -251,14 +253,192 @@ class RecipeConfig:
 
 @dataclass
 class ExperimentConfig:
-    """The whole tree; the CLI splits it and hands each component its own part."""
+    """The whole tree of a recognition run; the CLI splits it and hands each component its own part."""
 
+    task: str = "recognition"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
+
+
+@dataclass
+class DetectionDataConfig:
+    """Untrimmed videos for temporal action detection, cut into windows (AFSD's pipeline).
+
+    ``annotations`` is a THUMOS14 folder of ``<Class>_<subset>.txt`` files or an ActivityNet-style
+    JSON (v1.3, or THUMOS14 converted); ``train_subset`` / ``val_subset`` name its subsets (THUMOS14
+    trains on ``val`` and tests on ``test``; ActivityNet ``training`` / ``validation``). ``root`` holds
+    the media, named by ``media_template`` from the video id: videos (``input=frames``,
+    ``stream=rgb``), stored TV-L1 flow (``stream=flow``) or ``.npy`` feature files
+    (``input=features``, ``feature_channels`` per step, ``feature_fps`` steps per second and
+    ``feature_offset`` seconds of step 0, each 0 / -1 meaning "from the file's sidecar"). Windows of
+    ``window`` steps start every ``train_stride`` / ``test_stride`` steps, with a final end-aligned
+    one; ``fixed_length`` instead resamples each whole video to that many steps (ActivityNet: 768).
+    """
+
+    annotations: str = ""
+    root: str = ""
+    media_template: str = "{}.mp4"
+    train_subset: str = "val"
+    val_subset: str = "test"
+    class_names: str = ""
+    input: str = "frames"
+    stream: str = "rgb"
+    fps: float = 25.0
+    resize: int = 112
+    crop: int = 96
+    flip: bool = True
+    mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    feature_channels: int = 0
+    feature_fps: float = 0.0
+    feature_offset: float = -1.0
+    window: int = 256
+    train_stride: int = 30
+    test_stride: int = 128
+    min_overlap: float = 0.5
+    fixed_length: int = 0
+    boundary_tolerance: float = 1.0
+    batch_size: int = 1
+    num_workers: int = 2
+    pin_memory: bool = True
+    persistent_workers: bool = True
+    max_bad_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        _one_of("data.input", self.input, ("frames", "features"))
+        _one_of("data.stream", self.stream, ("rgb", "flow"))
+        for key in ("window", "train_stride", "test_stride", "batch_size"):
+            _positive(f"data.{key}", getattr(self, key))
+        if self.fps <= 0:
+            raise ConfigError(f"data.fps must be positive, got {self.fps}")
+        if self.input == "frames" and not 0 < self.crop <= self.resize:
+            raise ConfigError(f"data.crop must lie in (0, data.resize={self.resize}], got {self.crop}")
+        if self.input == "features" and self.feature_channels < 1:
+            raise ConfigError("data.input=features needs data.feature_channels, the C of the (T, C) / (C, T, H, W) "
+                              "feature files")
+        if self.fixed_length < 0 or self.feature_fps < 0:
+            raise ConfigError("data.fixed_length and data.feature_fps must be >= 0 (0: off / from the sidecar)")
+        if not 0.0 < self.min_overlap <= 1.0:
+            raise ConfigError(f"data.min_overlap must lie in (0, 1], got {self.min_overlap}")
+        channels = 2 if self.stream == "flow" else 3
+        if self.input == "frames" and (len(self.mean) != channels or len(self.std) != channels):
+            raise ConfigError(f"data.mean and data.std need {channels} values for the {self.stream} stream")
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise ConfigError(f"data.max_bad_fraction must lie in [0, 1], got {self.max_bad_fraction}")
+
+
+@dataclass
+class DetectorConfig:
+    """The detector: AFSD's head on a backbone's endpoints (frame mode) or on features.
+
+    ``backbone`` is a registered model (``i3d``) read at ``endpoints``, with ``backbone_options``
+    for its builder and ``backbone_pretrained`` weights (e.g. the I3D port's ``rgb_imagenet.pt``);
+    empty for feature input. The head options follow
+    :class:`~vidaction.models.heads.afsd.AFSDHead`; ``distance_multipliers`` empty = 1 per level.
+    ``pretrained`` loads a whole detector checkpoint.
+    """
+
+    name: str = "afsd"
+    num_classes: int = 0
+    backbone: str = "i3d"
+    backbone_options: dict = field(default_factory=dict)
+    backbone_pretrained: str = ""
+    endpoints: list = field(default_factory=lambda: ["Mixed_4f", "Mixed_5c"])
+    pretrained: str = ""
+    channels: int = 512
+    proposal_channels: int = 512
+    frame_channels: int = 512
+    num_levels: int = 6
+    tower_layers: int = 2
+    norm_groups: int = 32
+    distance_multipliers: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _one_of("model.name", self.name, ("afsd",))
+        if self.num_classes < 0:
+            raise ConfigError(f"model.num_classes must be >= 0 (0 = from the annotations), got {self.num_classes}")
+        for key in ("channels", "proposal_channels", "frame_channels", "num_levels", "tower_layers", "norm_groups"):
+            _positive(f"model.{key}", getattr(self, key))
+        for key in ("channels", "proposal_channels", "frame_channels"):
+            if getattr(self, key) % self.norm_groups:
+                raise ConfigError(f"model.{key} ({getattr(self, key)}) must be a multiple of model.norm_groups "
+                                  f"({self.norm_groups})")
+        if self.distance_multipliers and len(self.distance_multipliers) != self.num_levels:
+            raise ConfigError(f"model.distance_multipliers needs one value per level ({self.num_levels}), got "
+                              f"{self.distance_multipliers}")
+
+
+@dataclass
+class DetectionLossConfig:
+    """AFSD's loss weights (:func:`vidaction.losses.detection.afsd_loss`): ``piou`` gates the refined
+    regression, ``loc_weight`` the coarse and refined tIoU/L1 terms, ``cls_weight`` the focal terms,
+    ``boundary_weight`` / ``branch_boundary_weight`` the start/end consistency terms."""
+
+    piou: float = 0.5
+    loc_weight: float = 10.0
+    cls_weight: float = 1.0
+    boundary_weight: float = 1.0
+    branch_boundary_weight: float = 0.1
+    focal_gamma: float = 2.0
+    background_alpha: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.piou < 1.0:
+            raise ConfigError(f"loss.piou must lie in [0, 1), got {self.piou}")
+        if min(self.loc_weight, self.cls_weight, self.boundary_weight, self.branch_boundary_weight) < 0:
+            raise ConfigError("loss weights must be >= 0")
+        if not 0.0 < self.background_alpha < 1.0:
+            raise ConfigError(f"loss.background_alpha must lie in (0, 1), got {self.background_alpha}")
+
+
+@dataclass
+class DetectionTestConfig:
+    """Decoding and evaluation (AFSD's test): candidates above ``score_threshold``, per-class Gaussian
+    soft-NMS (``nms_sigma``, ``nms_top_k`` per class, score floor ``nms_score_threshold``), at most
+    ``max_detections`` per video (0: all), mAP at ``tiou_thresholds`` (empty: 0.3:0.1:0.7 for THUMOS14
+    folders and THUMOS-style JSON, 0.5:0.05:0.95 for ActivityNet). ``fuse_checkpoint`` names a second
+    stream (flow for an RGB run) whose raw outputs are averaged with this one's (GAF Sec. IV-B)."""
+
+    score_threshold: float = 0.01
+    nms_sigma: float = 0.5
+    nms_top_k: int = 5000
+    nms_score_threshold: float = 0.001
+    max_detections: int = 0
+    tiou_thresholds: list = field(default_factory=list)
+    fuse_checkpoint: str = ""
+
+    def __post_init__(self) -> None:
+        if self.nms_sigma <= 0:
+            raise ConfigError(f"test.nms_sigma must be positive, got {self.nms_sigma}")
+        _positive("test.nms_top_k", self.nms_top_k)
+        if self.max_detections < 0:
+            raise ConfigError(f"test.max_detections must be >= 0 (0 = all), got {self.max_detections}")
+        for value in self.tiou_thresholds:
+            if not 0.0 < float(value) <= 1.0:
+                raise ConfigError(f"test.tiou_thresholds must lie in (0, 1], got {value}")
+
+
+@dataclass
+class DetectionExperimentConfig:
+    """The whole tree of a temporal-detection run (``task: detection`` at the top of its YAML)."""
+
+    task: str = "detection"
+    data: DetectionDataConfig = field(default_factory=DetectionDataConfig)
+    model: DetectorConfig = field(default_factory=DetectorConfig)
+    loss: DetectionLossConfig = field(default_factory=DetectionLossConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-5, weight_decay=1e-3,
+                                                                   grad_clip=0.0))
+    schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(epochs=16, policy="constant"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: DetectionTestConfig = field(default_factory=DetectionTestConfig)
+
+
+# The root dataclass of each task (the YAML's top-level ``task``, default recognition).
+TASKS = {"recognition": ExperimentConfig, "detection": DetectionExperimentConfig}
 
 
 # Formats whose evaluation split is chosen by data.eval_subset (the first is the default).
@@ -365,9 +545,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _set_dotted(tree: dict, keys: list[str], value: Any) -> None:
-    """Set ``tree[k0][k1]... = value``, validating each key against the schema."""
-    cls: Any = ExperimentConfig
+def _set_dotted(tree: dict, keys: list[str], value: Any, root: type) -> None:
+    """Set ``tree[k0][k1]... = value``, validating each key against the schema of ``root``."""
+    cls: Any = root
     node = tree
     for depth, key in enumerate(keys):
         path = ".".join(keys[: depth + 1])
@@ -391,16 +571,23 @@ def _set_dotted(tree: dict, keys: list[str], value: Any) -> None:
             raise ConfigError(f"config key {'.'.join(keys[:depth + 1])} is a value, not a section")
 
 
-def config_from_dict(tree: dict, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Build an :class:`ExperimentConfig` from a nested dict plus ``key=value`` overrides."""
+def config_from_dict(tree: dict, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """Build the config of the tree's ``task`` (:class:`ExperimentConfig` for recognition, the
+    default; :class:`DetectionExperimentConfig` for detection) plus ``key=value`` overrides."""
     tree = _merge({}, tree)
-    for text in overrides:
-        keys, value = parse_override(text)
-        _set_dotted(tree, keys, value)
-    return _build(ExperimentConfig, tree, "")
+    parsed = [parse_override(text) for text in overrides]
+    for keys, value in parsed:
+        if keys == ["task"]:
+            tree["task"] = value
+    task = tree.get("task", "recognition")
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {list(TASKS)}, got {task!r}")
+    for keys, value in parsed:
+        _set_dotted(tree, keys, value, TASKS[task])
+    return _build(TASKS[task], tree, "")
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Any:
     """Read a YAML config (following ``_base_``) and apply dotted overrides."""
     tree = _read_yaml(Path(path)) if path else {}
     return config_from_dict(tree, overrides)
@@ -411,6 +598,6 @@ def config_to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
+def save_config(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML."""
     Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -144,7 +144,7 @@ def test_nan_in_a_self_supervised_term_stops_before_the_update(tmp_path):
                       DataLoader(items, batch_size=2, collate_fn=collate_clips), None, ["a", "b"],
                       objective=HCMLStageObjective(stage.loss, 4), self_supervised=True, trainable=stage.trainable)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    with pytest.raises(NonFiniteLossError, match=r"\(contrastive_res3=nan\) at epoch 1, step 1"):
+    with pytest.raises(NonFiniteLossError, match=r"\(contrastive_res3=nan\) at epoch 1, step 2"):
         trainer.fit()
     saved = load_checkpoint(tmp_path / "interrupted.pt")["model"]
     for key, value in saved.items():

@@ -1,4 +1,4 @@
-"""``vidaction test CONFIG checkpoint=PATH [key=value ...]``: evaluate a trained model."""
+"""``vidaction test CONFIG checkpoint=PATH [key=value ...]``: evaluate a trained model or detector."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "test",
         help="evaluate a checkpoint on the validation split",
-        description="Evaluate a checkpoint with the config's test views (data.test_clips clips x "
-        "data.test_crops crops; the video score is the mean over views). The last line printed is a "
-        "JSON object: {\"top1\", \"top5\", \"mean_class_acc\", ...}.",
+        description="Evaluate a recognition checkpoint with the config's test views (data.test_clips clips x "
+        "data.test_crops crops; the video score is the mean over views): the last line printed is a JSON "
+        "object {\"top1\", \"top5\", \"mean_class_acc\", ...}. For a detection config (task: detection), "
+        "decode every test window, merge per video with soft-NMS and score the mAP (fusing a second stream "
+        "with test.fuse_checkpoint=PATH): {\"mAP@0.5\", ..., \"average_mAP\", ...}.",
     )
     parser.add_argument("config", help="YAML config file used for training (or a variant of it)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
@@ -22,12 +24,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidaction.config import load_config
+    from vidaction.config import DetectionExperimentConfig, load_config
     from vidaction.engine import distributed
-    from vidaction.engine.experiment import run_test
 
     overrides = [f"train.{o}" if o.startswith("checkpoint=") else o for o in args.overrides]
     cfg = load_config(args.config, overrides)
+    if isinstance(cfg, DetectionExperimentConfig):
+        from vidaction.engine.detection_experiment import run_detection_test as run_test
+    else:
+        from vidaction.engine.experiment import run_test
     metrics = run_test(cfg)
     if distributed.is_main_process():
         print(json.dumps(metrics), flush=True)

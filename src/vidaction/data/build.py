@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, DistributedSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, SequentialSampler
 
-from vidaction.config import EVAL_SUBSETS, ConfigError, DataConfig
+from vidaction.config import EVAL_SUBSETS, ConfigError, DataConfig, DetectionDataConfig
 from vidaction.data.dataset import EpochSampler, VideoClipDataset, collate_clips
 from vidaction.data.errors import VideoDecodeError
 from vidaction.data.formats.egogesture import read_egogesture
@@ -104,8 +107,9 @@ def load_test_clip(cfg: DataConfig, path: str) -> Tensor:
     return item["clip"] if item["clip"].dim() == 5 else item["clip"].unsqueeze(0)
 
 
-def build_loader(dataset: VideoClipDataset, cfg: DataConfig, train: bool, distributed: bool = False) -> DataLoader:
-    """Batches of :func:`collate_clips` dicts through an :class:`EpochSampler`.
+def build_loader(dataset: Dataset, cfg: DataConfig | DetectionDataConfig, train: bool, distributed: bool = False,
+                 collate_fn: Callable[[list[dict[str, Any]]], dict[str, Any]] = collate_clips) -> DataLoader:
+    """Batches of ``collate_fn`` dicts (:func:`collate_clips` by default) through an :class:`EpochSampler`.
 
     Training shuffles with a permutation seeded by ``(dataset.seed, epoch)`` (a one-replica
     DistributedSampler when not distributed) rather than the global torch generator, so a resumed
@@ -120,7 +124,7 @@ def build_loader(dataset: VideoClipDataset, cfg: DataConfig, train: bool, distri
         base = SequentialSampler(dataset)
     workers = cfg.num_workers
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=EpochSampler(base, len(dataset)),
-                      num_workers=workers, collate_fn=collate_clips,
+                      num_workers=workers, collate_fn=collate_fn,
                       pin_memory=cfg.pin_memory and torch.accelerator.is_available(),
                       persistent_workers=cfg.persistent_workers and workers > 0,
                       drop_last=train and len(base) >= cfg.batch_size)

@@ -20,7 +20,7 @@ from vidaction.data.build import build_dataset, build_loader
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.objectives import HCMLObjective, HCMLStageObjective, MatureFeatureObjective
-from vidaction.engine.trainer import Trainer
+from vidaction.engine.trainer import Trainer, seed_everything
 from vidaction.io import atomic_torch_save
 from vidaction.data.labels import head_sizes, num_classes_of
 from vidaction.models import ModelNotFoundError, create_model, load_pretrained
@@ -174,6 +174,7 @@ def check_same_architecture(student: nn.Module, teacher: nn.Module, teacher_path
 def _run_single(cfg: ExperimentConfig, log, stage: int | None = None, init: str | None = None) -> dict[str, Any]:
     """One training run. For the HCML recipes, ``stage`` picks a self-supervised stage of the
     progressive phase (``None``: the joint loss) and ``init`` a checkpoint of a previous stage."""
+    seed_everything(cfg.train.seed + distributed.rank())
     train_set, class_names = build_dataset(cfg.data, "train")
     val_set, _ = build_dataset(cfg.data, "val")
     num_classes = cfg.model.num_classes or num_classes_of(class_names)

@@ -205,31 +205,14 @@ class Trainer:
                    disable=not (self.cfg.progress and self.main), dynamic_ncols=True)
         for batch in bar:
             bad.extend(batch["bad"])
-            if batch["clip"] is None:
+            unpacked = self.batch_inputs(batch)
+            if unpacked is None:
                 continue
-            clip, labels = self._to_device(batch["clip"]), batch["label"].to(self.device)
-            buffers = [b.detach().clone() for b in self.model.buffers()]
-            with torch.autocast(self.device.type, enabled=self.use_amp):
-                loss, logits, terms = self.objective(self.net, clip, labels)
-            if not torch.isfinite(loss):
-                with torch.no_grad():
-                    for buffer, saved in zip(self.model.buffers(), buffers):
-                        buffer.copy_(saved)
-                bad_terms = ", ".join(f"{k}={v.item()}" for k, v in terms.items() if not torch.isfinite(v)) or "total"
-                raise NonFiniteLossError(f"loss is {loss.item()} ({bad_terms}) at epoch {epoch + 1}, step "
-                                         f"{self.global_step}: stopped before updating the weights")
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if self.optim_cfg.grad_clip > 0:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.optim_cfg.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+            inputs, targets, n = unpacked
+            loss, outputs, terms = self.train_step(inputs, targets, epoch)
             self.global_step += 1
-            n = len(labels)
-            right = correct_predictions(logits, labels, self.head_sizes).sum().item()
-            totals += torch.tensor([loss.item() * n, right, n, 0.0])
+            right = self.count_correct(outputs, targets)
+            totals += torch.tensor([loss.item() * n, right or 0, n, 0.0])
             if self.global_step % self.cfg.log_every == 0:
                 lr = self.optimizer.param_groups[0]["lr"]
                 self.logger.log("train_step", self.global_step, loss=loss.item(), lr=lr,
@@ -240,9 +223,61 @@ class Trainer:
         bad = [item for part in distributed.all_gather_objects(bad) for item in part]
         loss_sum, correct, count, bad_count = totals.tolist()
         self._check_bad(bad, int(bad_count), int(count + bad_count), epoch)
-        accuracy = {} if self.self_supervised else {"train_acc": correct / max(count, 1)}
+        accuracy = {"train_acc": correct / max(count, 1)} if self.reports_accuracy else {}
         return {"train_loss": loss_sum / max(count, 1), **accuracy,
                 "bad_samples": int(bad_count), "lr": self.optimizer.param_groups[0]["lr"]}
+
+    @property
+    def reports_accuracy(self) -> bool:
+        """Whether training batches have a classification accuracy (not for self-supervised objectives)."""
+        return not self.self_supervised
+
+    def batch_inputs(self, batch: dict[str, Any]) -> tuple[Any, Any, int] | None:
+        """``(inputs, targets, count)`` of a training batch on the device; ``None`` if nothing was readable."""
+        if batch["clip"] is None:
+            return None
+        return self._to_device(batch["clip"]), batch["label"].to(self.device), len(batch["label"])
+
+    def count_correct(self, outputs: Any, targets: Any) -> int | None:
+        """Right predictions of a training batch, ``None`` when :attr:`reports_accuracy` is false."""
+        if not self.reports_accuracy:
+            return None
+        return int(correct_predictions(outputs, targets, self.head_sizes).sum().item())
+
+    def check_finite(self, loss: torch.Tensor, terms: dict[str, torch.Tensor], buffers: list[torch.Tensor],
+                     epoch: int) -> None:
+        """Stop before any update when the loss is NaN/inf, naming the terms at fault; restore the
+        buffers (BatchNorm statistics) that the forward pass touched to ``buffers``."""
+        if torch.isfinite(loss):
+            return
+        with torch.no_grad():
+            for buffer, saved in zip(self.model.buffers(), buffers):
+                buffer.copy_(saved)
+        bad_terms = ", ".join(f"{k}={v.item()}" for k, v in terms.items() if not torch.isfinite(v)) or "total"
+        raise NonFiniteLossError(f"loss is {loss.item()} ({bad_terms}) at epoch {epoch + 1}, step "
+                                 f"{self.global_step + 1}: stopped before updating the weights")
+
+    def optimizer_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                       parameters: list[nn.Parameter] | None = None) -> None:
+        """Backward (AMP-scaled), gradient clipping of ``parameters`` (default: all), one ``optimizer`` step."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.optim_cfg.grad_clip > 0:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(parameters if parameters is not None else self.model.parameters(),
+                                     self.optim_cfg.grad_clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def train_step(self, inputs: Any, targets: Any, epoch: int) -> tuple[torch.Tensor, Any, dict[str, torch.Tensor]]:
+        """One optimisation step on a batch: ``(loss, outputs, terms)``."""
+        buffers = [b.detach().clone() for b in self.model.buffers()]
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            loss, outputs, terms = self.objective(self.net, inputs, targets)
+        self.check_finite(loss, terms, buffers, epoch)
+        self.optimizer_step(loss, self.optimizer)
+        self.scheduler.step()
+        return loss, outputs, terms
 
     def _check_bad(self, bad: list[str], bad_count: int, seen: int, epoch: int) -> None:
         if not bad_count:

@@ -1,0 +1,107 @@
+"""A temporal action detector as a composition: optional backbone -> optional feature attention -> AFSD head.
+
+- Frame mode: ``x: (B, 3 or 2, T, H, W)`` frames of a window; the backbone (Inception-I3D) gives the
+  named endpoints ``endpoints`` (AFSD: ``Mixed_4f`` at ``T/4`` and ``Mixed_5c`` at ``T/8``), which the
+  head's pyramid projects and fuses.
+- Feature mode: ``x: (B, C, T)`` or ``(B, C, T, H, W)`` pre-extracted features; there is no backbone
+  and the head reads ``x`` as its single input.
+- ``attention`` (GAF, issue 6) maps the list of head inputs to enhanced inputs of the same shapes
+  between the two; ``None`` is plain AFSD.
+
+``forward(x, mask)`` takes the ``(B, T)`` bool validity mask at the input resolution (padding only at
+the end of a window) and returns the head's raw :class:`~vidaction.models.heads.afsd.AFSDOutput`;
+targets, losses, decoding and NMS live elsewhere. The detector never moves devices.
+
+The backbone's classifier (``classifier_prefix``, I3D's ``logits``) is not used and gets no
+gradient, so it is frozen; it stays in the state dict, so the backbone's own checkpoints load
+unchanged. ``freeze_backbone_bn`` keeps the backbone's BatchNorm layers in eval mode with frozen
+affine parameters, as AFSD does (``freeze_bn``, ``freeze_bn_affine``): windows come one or a few at a
+time, too few for batch statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from vidaction.models.heads.afsd import AFSDHead, AFSDOutput
+
+
+class TemporalDetector(nn.Module):
+    """``backbone`` (or ``None``) + ``attention`` (or ``None``) + :class:`AFSDHead`."""
+
+    def __init__(self, head: AFSDHead, backbone: nn.Module | None = None,
+                 endpoints: Sequence[str] = ("Mixed_4f", "Mixed_5c"), attention: nn.Module | None = None,
+                 freeze_backbone_bn: bool = True) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.endpoints = tuple(endpoints)
+        self.attention = attention
+        self.head = head
+        self.freeze_backbone_bn = freeze_backbone_bn and backbone is not None
+        if backbone is not None:
+            prefix = getattr(backbone, "classifier_prefix", None)
+            for name, parameter in backbone.named_parameters():
+                if (prefix and name.startswith(prefix)) or (self.freeze_backbone_bn and _in_batch_norm(backbone, name)):
+                    parameter.requires_grad_(False)
+        if backbone is not None:
+            names = [info["name"] for info in getattr(backbone, "feature_info", [])]
+            missing = [name for name in self.endpoints if name not in names]
+            if missing:
+                raise ValueError(f"backbone has no endpoint(s) {missing}; it has {names}")
+            if len(self.endpoints) != len(head.pyramid.projections):
+                raise ValueError(f"{len(self.endpoints)} endpoints for a head with "
+                                 f"{len(head.pyramid.projections)} inputs")
+
+    def train(self, mode: bool = True) -> "TemporalDetector":
+        super().train(mode)
+        if self.freeze_backbone_bn:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def head_inputs(self, x: Tensor) -> list[Tensor]:
+        """The head's inputs before attention: the backbone endpoints, or ``[x]`` for features."""
+        if self.backbone is None:
+            return [x]
+        features = self.backbone.forward_features(x, until=self.endpoints[-1])
+        return [features[name] for name in self.endpoints]
+
+    def forward(self, x: Tensor, mask: Tensor) -> AFSDOutput:
+        features = self.head_inputs(x)
+        if self.attention is not None:
+            features = self.attention(features, mask)
+        return self.head(features, mask)
+
+
+def afsd_detector(num_classes: int, backbone: nn.Module | None = None,
+                  endpoints: Sequence[str] = ("Mixed_4f", "Mixed_5c"), input_channels: int = 0, crop: int = 96, feature_spatial: tuple[int, int] | None = None,
+                  freeze_backbone_bn: bool = True, **head_options) -> TemporalDetector:
+    """AFSD sized to its inputs.
+
+    Frame mode (``backbone`` given): the head reads ``endpoints`` with the channels and temporal
+    strides of the backbone's ``feature_info`` and the spatial sizes of a ``crop x crop`` input
+    (``ceil(crop / reduction_s)``, TensorFlow "same" padding: 6x6 and 3x3 for I3D at 96 px). Feature
+    mode (``backbone=None``): one input of ``input_channels`` at stride 1, ``(B, C, T)``, or
+    ``(B, C, T, H, W)`` with ``feature_spatial=(H, W)``. ``head_options`` go to :class:`AFSDHead`.
+    """
+    if backbone is None:
+        if input_channels < 1:
+            raise ValueError("feature input needs input_channels, the C of the features")
+        head = AFSDHead([input_channels], num_classes, in_strides=(1,), in_spatial=[feature_spatial], **head_options)
+        return TemporalDetector(head)
+    info = {entry["name"]: entry for entry in backbone.feature_info}
+    missing = [name for name in endpoints if name not in info]
+    if missing:
+        raise ValueError(f"backbone has no endpoint(s) {missing}; it has {list(info)}")
+    head = AFSDHead([info[name]["num_chs"] for name in endpoints], num_classes,
+                    in_strides=[info[name]["reduction_t"] for name in endpoints],
+                    in_spatial=[(-(-crop // info[name]["reduction_s"]),) * 2 for name in endpoints], **head_options)
+    return TemporalDetector(head, backbone, endpoints, freeze_backbone_bn=freeze_backbone_bn)
+
+
+def _in_batch_norm(model: nn.Module, parameter_name: str) -> bool:
+    owner = model.get_submodule(parameter_name.rpartition(".")[0])
+    return isinstance(owner, nn.modules.batchnorm._BatchNorm)

@@ -1,0 +1,134 @@
+"""Detection runs end to end on tiny synthetic untrimmed videos: features and frames (I3D) input, the
+mAP metric, test and two-stream fusion, resume, and the errors a user meets first."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from vidaction.config import ConfigError, DetectionExperimentConfig, config_from_dict
+from vidaction.engine.checkpoint import load_checkpoint
+from vidaction.engine.detection import DetectionTrainer
+from vidaction.engine.trainer import TooManyBadSamples
+from vidaction.engine.detection_experiment import (load_trained_detector, run_detection_test,
+                                                    run_detection_training)
+from vidaction.evaluation.detection import read_results_json
+from vidaction.models.detector import TemporalDetector
+
+
+def feature_config(dataset, out_dir, epochs=2, **data):
+    return config_from_dict({
+        "task": "detection",
+        "data": {"annotations": str(dataset / "annotations"), "root": str(dataset / "features"),
+                 "media_template": "{}.npy", "class_names": str(dataset / "annotations" / "classes.txt"), "input": "features",
+                 "feature_channels": 32, "window": 32, "train_stride": 8, "test_stride": 16, "batch_size": 4,
+                 "num_workers": 0, "pin_memory": False, **data},
+        "model": {"backbone": "", "channels": 32, "proposal_channels": 16, "frame_channels": 16, "num_levels": 3,
+                  "norm_groups": 8},
+        "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "grad_clip": 5.0},
+        "schedule": {"epochs": epochs, "policy": "cosine"},
+        "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False, "log_every": 1},
+        "test": {"tiou_thresholds": [0.1, 0.3, 0.5]},
+    })
+
+
+def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, monkeypatch):
+    cfg = feature_config(detection_dataset, tmp_path / "run")
+    assert isinstance(cfg, DetectionExperimentConfig)
+    metrics = run_detection_training(cfg)
+    assert {"mAP@0.1", "mAP@0.3", "mAP@0.5", "average_mAP", "best_average_mAP"} <= metrics.keys()
+    assert 0.0 <= metrics["average_mAP"] <= 1.0 and metrics["num_videos"] == 3 and metrics["epochs"] == 2
+    for name in ("last.pt", "best.pt", "config.yaml", "classes.txt", "predictions.json", "per_class_ap.json",
+                 "history.json", "curves.png", "metrics.jsonl"):
+        assert (tmp_path / "run" / name).is_file(), name
+    logged = (tmp_path / "run" / "metrics.jsonl").read_text()
+    for term in ("loc", "cls", "refined_loc", "refined_cls", "quality", "start", "end"):
+        assert f'"{term}"' in logged
+    classes = (tmp_path / "run" / "classes.txt").read_text().split()
+    assert len(read_results_json(tmp_path / "run" / "predictions.json", classes)) == metrics["num_detections"]
+
+    tested = run_detection_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt"))))
+    assert tested["average_mAP"] == pytest.approx(metrics["average_mAP"]) and tested["streams"] == 1
+    fused = run_detection_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt")),
+                                       test=replace(cfg.test, fuse_checkpoint=str(tmp_path / "run" / "last.pt"))))
+    assert fused["streams"] == 2 and fused["average_mAP"] == pytest.approx(metrics["average_mAP"])
+
+    straight = load_checkpoint(tmp_path / "run" / "last.pt")
+    first = feature_config(detection_dataset, tmp_path / "resumed", epochs=2)
+    original = DetectionTrainer.train_one_epoch
+
+    def stop_in_the_second_epoch(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(DetectionTrainer, "train_one_epoch", stop_in_the_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_detection_training(first)
+    assert load_checkpoint(tmp_path / "resumed" / "interrupted.pt")["epoch"] == 1
+    monkeypatch.setattr(DetectionTrainer, "train_one_epoch", original)
+    resumed = run_detection_training(replace(first, train=replace(first.train,
+                                                                  resume=str(tmp_path / "resumed" / "last.pt"))))
+    again = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert resumed["average_mAP"] == pytest.approx(metrics["average_mAP"])
+    for key, value in straight["model"].items():
+        assert torch.equal(value, again["model"][key]), key
+
+
+def test_detector_learns_its_training_videos(detection_dataset, tmp_path):
+    def fit(epochs, lr):
+        cfg = feature_config(detection_dataset, tmp_path / f"e{epochs}", epochs=epochs, val_subset="val")
+        return run_detection_training(replace(cfg, optim=replace(cfg.optim, lr=lr)))
+
+    untrained, trained = fit(1, 1e-7), fit(6, 3e-3)
+    assert trained["mAP@0.3"] > max(untrained["mAP@0.3"], 0.0) + 0.05
+
+
+def test_frame_mode_with_a_tiny_i3d(detection_dataset, tmp_path):
+    cfg = config_from_dict({
+        "task": "detection",
+        "data": {"annotations": str(detection_dataset / "annotations"), "root": str(detection_dataset / "videos"),
+                 "class_names": str(detection_dataset / "annotations" / "classes.txt"), "input": "frames",
+                 "fps": 5.0, "resize": 40, "crop": 32, "window": 64, "train_stride": 32, "test_stride": 64,
+                 "batch_size": 2, "num_workers": 0, "pin_memory": False},
+        "model": {"backbone": "inception_i3d_tiny", "channels": 32, "proposal_channels": 16, "frame_channels": 16,
+                  "num_levels": 3, "norm_groups": 8},
+        "schedule": {"epochs": 1},
+        "train": {"out_dir": str(tmp_path / "frames"), "progress": False, "tensorboard": False},
+        "test": {"tiou_thresholds": [0.5]},
+    })
+    metrics = run_detection_training(cfg)
+    assert "mAP@0.5" in metrics
+    model, loaded_cfg, classes = load_trained_detector(tmp_path / "frames" / "best.pt")
+    assert isinstance(model, TemporalDetector) and model.backbone is not None and len(classes) == 5
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    assert frozen and all(name.startswith("backbone.") for name in frozen)
+    assert any(name.startswith("backbone.logits.") for name in frozen)
+    model.train()
+    assert not any(m.training for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm3d))
+
+
+def test_wrong_feature_files_and_options_are_named(detection_dataset, tmp_path):
+    with pytest.raises(TooManyBadSamples, match=r"(?s)4 of 4 train videos cannot be read.*video_validation_0000001: "
+                                                r"field 'channels': 32 channels .* the configuration says 64"):
+        run_detection_training(feature_config(detection_dataset, tmp_path / "a", feature_channels=64))
+    with pytest.raises(ConfigError, match="unknown config key data.windw; did you mean 'data.window'"):
+        config_from_dict({"task": "detection"}, ["data.windw=3"])
+    with pytest.raises(ConfigError, match="data.input=features needs data.feature_channels"):
+        config_from_dict({"task": "detection", "data": {"input": "features"}})
+    with pytest.raises(ConfigError, match="task must be one of"):
+        config_from_dict({"task": "segmentation"})
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in (detection_dataset / "features").iterdir():
+        target = broken / path.name
+        target.write_bytes(path.read_bytes())
+    first = sorted(broken.glob("*.npy"))[0]
+    np.save(first, np.zeros((3, 32), dtype=np.float32))
+    with pytest.raises(TooManyBadSamples, match=rf"{first.stem}: field 'length': 3 feature steps, expected"):
+        run_detection_training(feature_config(detection_dataset, tmp_path / "b", root=str(broken),
+                                              max_bad_fraction=0.0))
+    sidecar = json.loads(first.with_suffix(".json").read_text())
+    assert sidecar["video_id"] == first.stem
