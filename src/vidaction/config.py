@@ -223,7 +223,8 @@ class RecipeConfig:
     self-supervised phase alone (appendix D); ``<out_dir>/pretrained.pt`` holds the deployed
     backbone for ``model.pretrained`` of a fine-tuning run. Labels are not used by the
     self-supervised stages. A staged run started again in the same ``out_dir`` reuses the stages
-    that finished.
+    that finished. ``flow_hidden`` sets the widths of the HCML flow estimator's five layers (empty:
+    PWC-Net's halved, 64 64 48 32 16).
     """
 
     name: str = "standard"
@@ -235,6 +236,7 @@ class RecipeConfig:
     level_epochs: int = 10
     level_warmup_epochs: float = 1.0
     level_sync_bn: bool = False
+    flow_hidden: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _one_of("recipe.name", self.name, ("standard", "mfr", "hcml", "hcml_progressive", "hcml_pretrain"))
@@ -247,6 +249,9 @@ class RecipeConfig:
             raise ConfigError("recipe.reconstruction_weight and recipe.contrastive_weight must be >= 0")
         if self.mimic_weight < 0:
             raise ConfigError(f"recipe.mimic_weight must be >= 0, got {self.mimic_weight}")
+        if self.flow_hidden and (len(self.flow_hidden) != 5 or min(self.flow_hidden) < 1):
+            raise ConfigError(f"recipe.flow_hidden needs five positive widths (the flow estimator's layers), got "
+                              f"{self.flow_hidden}")
         if self.teacher and self.name != "mfr":
             raise ConfigError("recipe.teacher is only used by recipe.name=mfr")
 

@@ -198,3 +198,13 @@ def test_demo_table_with_attention_rows(tmp_path):
     bad = run_cli("demo", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs", "--videos-per-class", "4",
                   "--epochs", "1", "--models", "tsm_tiny+se", check=False)
     assert bad.returncode == 2 and "unknown suffix 'se'" in bad.stderr
+
+
+@pytest.mark.slow
+def test_hcml_demo_suite_rows(tmp_path):
+    proc = run_cli("demo", "--suite", "hcml", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs",
+                   "--videos-per-class", "4", "--epochs", "1", "--no-progress")
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in table[1:]] == ["r2d_tiny", "r2d_tiny+pmb", "r2d_tiny+pmb+ssl"]
+    assert (tmp_path / "runs" / "r2d_tiny+pmb+ssl" / "joint" / "last.pt").is_file()
+    assert (tmp_path / "runs" / "r2d_tiny+pmb+ssl" / "level1" / "last.pt").is_file()

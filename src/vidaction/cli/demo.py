@@ -1,6 +1,6 @@
-"""``vidaction demo``: the embedded default job, end to end on CPU in a few minutes.
+"""``vidaction demo``: the embedded default jobs, end to end on CPU in a few minutes each.
 
-It writes (or reuses) the synthetic motion dataset, trains each demo model with the same recipe,
+``--task motion`` (the default) writes (or reuses) the synthetic motion dataset, trains each demo model with the same recipe,
 evaluates it on the held-out split, prints a results table and writes a PNG of the training curves.
 The synthetic classes come in time-reversed pairs (move left / move right, ...), so a model without
 temporal modelling (TSN: per-frame CNN + average) can tell the pair but not the direction; the
@@ -8,6 +8,11 @@ temporal modelling (TSN: per-frame CNN + average) can tell the pair but not the 
 The W3 rows are TSM with CBAM, with W3 (+ refinement) and with W3 + MFR (the W3 run is reused as
 the teacher). All rows together fit the 5-minute budget on 2 CPU cores: 4 segments of 56 px, and
 validation every second epoch.
+
+``--task detection`` writes (or reuses) the synthetic untrimmed detection dataset, trains AFSD on its
+pre-extracted features (a narrow head: 128 channels, 5 pyramid levels over 128-step windows of 25.6
+s) and prints the mAP at tIoU 0.1-0.7 on the test videos, the training curves and a timeline of
+the first test video's detections against its ground truth.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 from vidaction.viz.tables import format_table
 
 DEMO_MODELS = ("tsn_r18", "tsm_r18", "tsm_r18+cbam", "tsm_r18+w3", "tsm_r18+w3+mfr")
+# The motion task's two suites: W3's rows (the default) and HCML's (--suite hcml).
+SUITES = {"w3": DEMO_MODELS, "hcml": ("r2d_tiny", "r2d_tiny+pmb", "r2d_tiny+pmb+ssl")}
 
 # Suffixes of a demo model spec and the overrides they stand for.
 # At the demo's 56 px the last stage is 2x2, smaller than any spatial kernel: attention goes on
@@ -30,7 +37,18 @@ SPEC_OVERRIDES = {
     "cbam": ["model.options.attention=cbam", *SMALL_INPUT_ATTENTION],
     "w3": ["model.options.attention=w3", "model.options.refine=true", *SMALL_INPUT_ATTENTION],
     "mfr": ["recipe.name=mfr"],
+    # HCML's prime motion blocks on res2 and res3 (14x14 and 7x7 at 56 px; res4 would be 4x4 with a
+    # single time step) with a 5x5 search window (d = 2, s = 1).
+    "pmb": ["model.options.motion=pmb", "model.options.motion_levels=[res2,res3]",
+            "model.options.motion_max_displacement=2", "model.options.motion_stride=1"],
+    # HCML's progressive self-supervised stages (2 epochs per level), then the joint phase; a flow
+    # estimator at a quarter of PWC-Net's widths, enough for 14x14 maps and twice as fast.
+    "ssl": ["recipe.name=hcml_progressive", "recipe.level_epochs=2", "recipe.level_warmup_epochs=0",
+            "recipe.num_locations=8", "recipe.flow_hidden=[16,16,12,8,4]"],
 }
+# Overrides by model family: R2D strides time from res3, so two motion levels need 8 frames (the
+# TSN/TSM rows keep 4 segments).
+FAMILY_OVERRIDES = {"r2d": ["data.num_frames=8"]}
 
 # Recipe of the motion demo: narrow ResNet-18s at 56 px, 4 segments, AdamW with cosine decay.
 DEMO_CONFIG = {
@@ -57,35 +75,68 @@ DEMO_CONFIG = {
 }
 
 
+DETECTION_DEMO_MODELS = ("afsd",)
+DETECTION_SPEC_OVERRIDES: dict[str, list[str]] = {}
+DETECTION_TIOU = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+
+# AFSD on the synthetic features: 5 steps per second, windows of 128 steps (25.6 s) every 16 in
+# training and 64 at test time; a 128-channel head (AFSD: 512) on 5 levels (strides 1-16).
+DETECTION_DEMO_CONFIG = {
+    "task": "detection",
+    "data": {"input": "features", "media_template": "{}.npy", "feature_channels": 128, "window": 128,
+             "train_stride": 16, "test_stride": 64, "batch_size": 8, "num_workers": 0, "pin_memory": False},
+    "model": {"backbone": "", "channels": 128, "proposal_channels": 64, "frame_channels": 64, "num_levels": 5,
+              "norm_groups": 16},
+    "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "grad_clip": 5.0},
+    "schedule": {"epochs": 20, "warmup_epochs": 1, "policy": "cosine"},
+    "train": {"amp": False, "channels_last": False, "tensorboard": False, "eval_every": 2},
+    "test": {"tiou_thresholds": DETECTION_TIOU},
+}
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="generate synthetic motion videos, train TSN, TSM and TSM with CBAM/W3 on CPU, print a results table",
-        description="The embedded default job: write (or reuse) the synthetic motion dataset, train "
-        f"{', '.join(DEMO_MODELS)} with one recipe, evaluate on the test split, print a table and write "
-        "training curves (curves.png) and per-model run folders under --out.",
+        help="generate synthetic videos and train on CPU: recognition (TSN, TSM, CBAM, W3) or detection (AFSD)",
+        description="The embedded default jobs. --task motion (default): write (or reuse) the synthetic "
+        f"motion dataset, train {', '.join(DEMO_MODELS)} with one recipe, evaluate on the test split, print a "
+        "table and write training curves (curves.png) and per-model run folders under --out. --task "
+        "detection: write (or reuse) the synthetic untrimmed dataset, train "
+        f"{', '.join(DETECTION_DEMO_MODELS)} on its features, print mAP at tIoU 0.1-0.7 and write curves.png "
+        "and timeline.png (first test video) under --out.",
     )
-    parser.add_argument("--task", choices=["motion"], default="motion", help="demo task (default motion)")
+    parser.add_argument("--task", choices=["motion", "detection"], default="motion",
+                        help="demo task (default motion)")
     parser.add_argument("--data-dir", default=None,
                         help="where the synthetic dataset is cached (default $VIDACTION_CACHE or "
-                        "~/.cache/vidaction, subfolder synthetic-motion)")
-    parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    parser.add_argument("--models", nargs="+", default=list(DEMO_MODELS),
-                        help="models to train: a registered name with optional suffixes +cbam, +w3 (W3 with "
-                        "refinement), +mfr (W3's two-stage distillation; reuses the +w3 run as teacher "
-                        "when it ran before it)")
-    parser.add_argument("--epochs", type=int, default=DEMO_CONFIG["schedule"]["epochs"], help="epochs per model")
-    parser.add_argument("--videos-per-class", type=int, default=48, help="synthetic videos per class (default 48)")
+                        "~/.cache/vidaction, subfolder synthetic-motion or synthetic-detection)")
+    parser.add_argument("--out", default=None, help="output folder (default runs/demo or runs/demo-detection)")
+    parser.add_argument("--suite", choices=list(SUITES), default="w3",
+                        help="motion: which rows to train when --models is not given: w3 (default: "
+                        f"{' '.join(SUITES['w3'])}) or hcml ({' '.join(SUITES['hcml'])})")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="models to train. motion: a registered name with optional suffixes +cbam, +w3 (W3 "
+                        "with refinement), +mfr (W3's two-stage distillation; reuses the +w3 run as teacher "
+                        "when it ran before it), +pmb (HCML's prime motion blocks on R2D), +ssl (HCML's "
+                        "progressive self-supervision then joint training). detection (default "
+                        f"{' '.join(DETECTION_DEMO_MODELS)}): afsd")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epochs per model (default {DEMO_CONFIG['schedule']['epochs']} for motion, "
+                        f"{DETECTION_DEMO_CONFIG['schedule']['epochs']} for detection)")
+    parser.add_argument("--videos-per-class", type=int, default=48,
+                        help="motion: synthetic videos per class (default 48)")
+    parser.add_argument("--videos", type=int, nargs=2, default=(30, 20), metavar=("TRAIN", "TEST"),
+                        help="detection: synthetic training and test videos (default 30 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data generation and training")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
 
-def _cache_dir(explicit: str | None) -> Path:
+def _cache_dir(explicit: str | None, name: str = "synthetic-motion") -> Path:
     if explicit:
         return Path(explicit)
     base = os.environ.get("VIDACTION_CACHE") or Path.home() / ".cache" / "vidaction"
-    return Path(base) / "synthetic-motion"
+    return Path(base) / name
 
 
 def direction_accuracy(confusion, class_names: list[str]) -> float:
@@ -106,6 +157,12 @@ def direction_accuracy(confusion, class_names: list[str]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.task == "detection":
+        return run_detection(args)
+    return run_motion(args)
+
+
+def run_motion(args: argparse.Namespace) -> int:
     from vidaction.config import ConfigError, config_from_dict
     from vidaction.data.synthetic import make_motion_dataset
     from vidaction.engine.experiment import run_training
@@ -117,9 +174,9 @@ def run(args: argparse.Namespace) -> int:
     data_root = make_motion_dataset(_cache_dir(args.data_dir), videos_per_class=args.videos_per_class,
                                     seed=args.seed)
     print(f"synthetic motion data: {data_root}")
-    out = Path(args.out)
+    out = Path(args.out or "runs/demo")
     rows, histories = [], {}
-    for spec in args.models:
+    for spec in args.models or SUITES[args.suite]:
         base, *suffixes = spec.split("+")
         unknown = [s for s in suffixes if s not in SPEC_OVERRIDES]
         if unknown:
@@ -129,10 +186,11 @@ def run(args: argparse.Namespace) -> int:
             f"data.root={data_root / 'videos'}",
             f"data.annotations={data_root / 'annotations'}",
             f"model.name={base}",
-            f"schedule.epochs={args.epochs}",
+            f"schedule.epochs={args.epochs or DEMO_CONFIG['schedule']['epochs']}",
             f"train.out_dir={out / spec}",
             f"train.seed={args.seed}",
             f"train.progress={not args.no_progress}",
+            *(o for family, extra in FAMILY_OVERRIDES.items() if base.startswith(family) for o in extra),
             *(o for suffix in suffixes for o in SPEC_OVERRIDES[suffix]),
         ]
         teacher = out / spec.removesuffix("+mfr") / "best.pt"
@@ -143,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         tick = time.perf_counter()
         metrics = run_training(cfg)
         seconds = time.perf_counter() - tick
-        run_dir = out / spec / "student" if "mfr" in suffixes else out / spec
+        run_dir = out / spec / ("student" if "mfr" in suffixes else "joint" if "ssl" in suffixes else "")
         histories[spec] = json.loads((run_dir / "history.json").read_text())
         confusion = json.loads((run_dir / "confusion.json").read_text())
         class_names = (run_dir / "classes.txt").read_text().split()
@@ -161,3 +219,75 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nchance: top-1 {100 / len(class_names):.1f} %, direction 50.0 %")
     print(f"curves: {out / 'curves.png'}; run folders: {out}/<model>; total {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def run_detection(args: argparse.Namespace) -> int:
+    import torch
+
+    from vidaction.config import ConfigError, config_from_dict
+    from vidaction.data.synthetic_detection import make_detection_dataset
+    from vidaction.engine.detect import detect_video
+    from vidaction.engine.detection_experiment import load_trained_detector, run_detection_training
+    from vidaction.models.flops import count_macs
+    from vidaction.viz.curves import plot_curves
+    from vidaction.viz.timeline import plot_timeline
+
+    started = time.perf_counter()
+    data_root = make_detection_dataset(_cache_dir(args.data_dir, "synthetic-detection"), num_train=args.videos[0],
+                                       num_test=args.videos[1], seed=args.seed)
+    print(f"synthetic detection data: {data_root}")
+    out = Path(args.out or "runs/demo-detection")
+    rows, histories, first_run = [], {}, None
+    for spec in args.models or DETECTION_DEMO_MODELS:
+        base, *suffixes = spec.split("+")
+        unknown = [s for s in suffixes if s not in DETECTION_SPEC_OVERRIDES]
+        if base != "afsd" or unknown:
+            raise ConfigError(f"detection demo model {spec!r}: the base is afsd, suffixes "
+                              f"{', '.join(DETECTION_SPEC_OVERRIDES) or '(none)'}")
+        cfg = config_from_dict(DETECTION_DEMO_CONFIG, [
+            f"data.annotations={data_root / 'annotations'}",
+            f"data.class_names={data_root / 'annotations' / 'classes.txt'}",
+            f"data.root={data_root / 'features'}",
+            f"schedule.epochs={args.epochs or DETECTION_DEMO_CONFIG['schedule']['epochs']}",
+            f"train.out_dir={out / spec}",
+            f"train.seed={args.seed}",
+            f"train.progress={not args.no_progress}",
+            *(o for suffix in suffixes for o in DETECTION_SPEC_OVERRIDES[suffix]),
+        ])
+        print(f"\n== {spec}: training {cfg.schedule.epochs} epochs")
+        tick = time.perf_counter()
+        metrics = run_detection_training(cfg)
+        seconds = time.perf_counter() - tick
+        histories[spec] = json.loads((out / spec / "history.json").read_text())
+        model, _, _ = load_trained_detector(out / spec / "last.pt")
+        mask = torch.ones(1, cfg.data.window, dtype=torch.bool)
+        macs, params = count_macs(model, (1, cfg.data.feature_channels, cfg.data.window), extra_inputs=(mask,))
+        rows.append([spec, f"{params / 1e6:.2f}", f"{macs / 1e6:.0f}",
+                     *(f"{100 * metrics[f'mAP@{t}']:.1f}" for t in DETECTION_TIOU),
+                     f"{100 * metrics['average_mAP']:.1f}", f"{seconds:.0f}"])
+        first_run = first_run or out / spec
+    plot_curves(histories, out / "curves.png", metric="val_average_mAP", metric_label="val average mAP")
+    video = sorted((data_root / "videos").glob("video_test_*.mp4"))[0]
+    result = detect_video(first_run / "last.pt", video, features=data_root / "features" / f"{video.stem}.npy")
+    truth = _truth_of(data_root / "annotations", result.class_names, video.stem)
+    plot_timeline(result.duration, result.class_names,
+                  [(float(s), float(e), int(c), float(p)) for (s, e), c, p in
+                   zip(result.detections.segments, result.detections.labels, result.detections.scores)],
+                  out / "timeline.png", truth, min_score=0.3,
+                  title=f"{first_run.name} on {video.stem}: ground truth (grey) and detections (opacity = score)")
+    print()
+    print(format_table(["model", "params (M)", "MACs (M)", *(f"mAP@{t}" for t in DETECTION_TIOU), "avg",
+                        "train s"], rows))
+    print(f"\nmAP in % on the {args.videos[1]} test videos after the last epoch (last.pt); MACs of one "
+          f"{DETECTION_DEMO_CONFIG['data']['window']}-step window")
+    print(f"curves: {out / 'curves.png'}; timeline: {out / 'timeline.png'}; run folders: {out}/<model>; "
+          f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _truth_of(annotations: Path, class_names: list[str], video_id: str) -> list[tuple[float, float, int]]:
+    from vidaction.data.formats.detection import read_detection_annotations
+
+    videos, _ = read_detection_annotations(annotations, "test", class_names)
+    video = next(v for v in videos if v.video_id == video_id)
+    return [(float(s), float(e), int(c)) for (s, e), c in zip(video.segments, video.labels)]

@@ -28,6 +28,7 @@ COMMANDS = {
     "efficacy": "efficacy",
     "eval-detection": "eval_detection",
     "extract-flow": "extract_flow",
+    "detect": "detect",
 }
 
 

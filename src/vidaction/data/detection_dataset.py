@@ -202,6 +202,20 @@ def plan_test_windows(segments: np.ndarray, labels: np.ndarray, num_steps: int, 
     return windows
 
 
+# Sidecar fields that describe one video rather than how its features were made.
+PER_VIDEO_FIELDS = ("video_id", "source", "duration", "num_features", "feature_times", "shape", "num_frames",
+                    "num_source_frames", "source_fps", "padded_frames")
+
+
+def feature_recipe(path: str | Path) -> dict:
+    """How the features at ``path`` were made: their sidecar without its per-video fields (``{}``
+    without a sidecar). Detectors keep it to make features of new videos the same way."""
+    sidecar = Path(path).with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    return {k: v for k, v in json.loads(sidecar.read_text()).items() if k not in PER_VIDEO_FIELDS}
+
+
 def _read_sidecar(path: Path, video_id: str) -> dict:
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():

@@ -76,7 +76,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vidaction.data.sampling import indices_at_fps
 from vidaction.data.synthetic import paint, shape_mask, textured_background
+from vidaction.data.video import VideoReader
 from vidaction.data.writer import write_video
 
 DETECTION_CLASSES = ("Bounce", "Pulse", "SlideLeft", "SlideRight", "Spin")
@@ -408,6 +410,22 @@ def projection_matrix(channels: int) -> np.ndarray:
 def motion_features(frames: np.ndarray, channels: int = 128, stride: int = 2, window: int = 8) -> np.ndarray:
     """Features ``(ceil(N / stride), channels) float32``: :func:`motion_descriptor` times :func:`projection_matrix`."""
     return motion_descriptor(frames, stride, window) @ projection_matrix(channels)
+
+
+def video_motion_features(path: str | Path, settings: dict) -> tuple[np.ndarray, dict]:
+    """:func:`motion_features` of a video file, read at ``settings["fps"]``, and its sidecar: the
+    feature recipe of a sidecar written by :func:`make_detection_dataset` (``fps``, ``stride``,
+    ``window``, ``num_channels``) applied to any video, e.g. for ``vidaction detect``."""
+    reader = VideoReader(path)
+    fps, stride, window = float(settings["fps"]), int(settings["stride"]), int(settings["window"])
+    frames = reader.get_frames(indices_at_fps(reader.timestamps(), fps, reader.duration))
+    features = motion_features(frames, int(settings["num_channels"]), stride, window).astype(np.float32)
+    offset = stride / (2 * fps)
+    sidecar = {"video_id": Path(path).stem, "feature_fps": fps / stride, "time_offset": offset,
+               "duration": len(frames) / fps, "fps": fps, "stride": stride, "window": window,
+               "num_features": len(features), "num_channels": int(settings["num_channels"]), "layout": "TC",
+               "extractor": EXTRACTOR}
+    return features, sidecar
 
 
 def _manifest(**params) -> dict:

@@ -18,7 +18,7 @@ from vidaction.config import (ConfigError, DetectionDataConfig, DetectionExperim
                               config_from_dict, config_to_dict, save_config)
 from vidaction.data.build import build_loader
 from vidaction.data.detection_dataset import (DetectionWindowDataset, FeatureSource, FrameSource,
-                                              collate_detection)
+                                              collate_detection, feature_recipe)
 from vidaction.data.formats.detection import detection_format, read_class_list, read_detection_annotations
 from vidaction.data.records import DetectionVideo
 from vidaction.engine import distributed
@@ -142,6 +142,8 @@ def run_detection_training(cfg: DetectionExperimentConfig, log=print) -> dict[st
         model.pretrained_cfg = {"class_names": list(class_names), "input": cfg.data.input, "fps": cfg.data.fps,
                                 "window": cfg.data.window, "crop": cfg.data.crop, "resize": cfg.data.resize,
                                 "mean": list(cfg.data.mean), "std": list(cfg.data.std)}
+        if cfg.data.input == "features":
+            model.pretrained_cfg["features"] = feature_recipe(train_set.videos[0].path)
         is_distributed = distributed.world_size() > 1
         loaders = [build_loader(dataset, cfg.data, train, is_distributed, collate_detection)
                    for dataset, train in ((train_set, True), (val_set, False))]

@@ -193,7 +193,7 @@ def _run_single(cfg: ExperimentConfig, log, stage: int | None = None, init: str 
     if cfg.recipe.name in HCML_RECIPES:
         _check_motion(model, cfg)
         pretrained_cfg = model.pretrained_cfg
-        model = HCMLNet(model)
+        model = HCMLNet(model, flow_hidden=cfg.recipe.flow_hidden or None)
         model.pretrained_cfg = pretrained_cfg
         if init is not None:
             model.load_state_dict(load_checkpoint(init)["model"])
@@ -237,7 +237,7 @@ def load_trained_model(checkpoint_path: str | Path,
     if cfg.recipe.name in HCML_RECIPES and deploy:
         weights = {k.removeprefix("backbone."): v for k, v in weights.items() if k.startswith("backbone.")}
     elif cfg.recipe.name in HCML_RECIPES:
-        model = HCMLNet(model)
+        model = HCMLNet(model, flow_hidden=cfg.recipe.flow_hidden or None)
     model.load_state_dict(weights)
     model.pretrained_cfg = state.get("pretrained_cfg", getattr(model, "pretrained_cfg", {}))
     return model, cfg, class_names

@@ -19,6 +19,7 @@ work happens inside ``forward`` so DistributedDataParallel sees every parameter 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from torch import Tensor, nn
@@ -50,9 +51,13 @@ class ProgressiveStage(NamedTuple):
 
 
 class HCMLNet(nn.Module):
-    """``backbone`` (built with ``motion="pmb"``) + flow estimator + one predictor per level > 0."""
+    """``backbone`` (built with ``motion="pmb"``) + flow estimator + one predictor per level > 0.
 
-    def __init__(self, backbone: nn.Module, steps: int = 2) -> None:
+    ``flow_hidden`` overrides the flow estimator's layer widths (:class:`FlowEstimator`'s default:
+    PWC-Net's halved); the estimator is a training-time cost only, dropped by :meth:`deploy`.
+    """
+
+    def __init__(self, backbone: nn.Module, steps: int = 2, flow_hidden: Sequence[int] | None = None) -> None:
         super().__init__()
         levels = getattr(backbone, "motion_levels", ())
         if len(levels) < 1:
@@ -66,7 +71,7 @@ class HCMLNet(nn.Module):
         self.backbone = backbone
         self.levels = tuple(levels)
         channels = {name: block.motion_channels for name, block in backbone.motion_blocks().items()}
-        self.flow = FlowEstimator(channels[levels[0]])
+        self.flow = FlowEstimator(channels[levels[0]], *([tuple(flow_hidden)] if flow_hidden else []))
         self.predictors = nn.ModuleDict({
             current: MotionPredictor(channels[current], channels[previous], channels[current] + channels[previous],
                                      channels[previous], steps)

@@ -1,0 +1,74 @@
+"""``vidaction detect CHECKPOINT VIDEO --out segments.json [--plot timeline.png --gt GT]``: detect actions
+in one untrimmed video and draw them against the ground truth (GAF Fig. 5)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "detect",
+        help="temporal action detection on one video: segments JSON and a timeline picture",
+        description="Run a detector trained with 'vidaction train' (task: detection) on one untrimmed video: "
+        "frames (or features made the way the detector's training features were), the detector, decoding "
+        "and per-class soft-NMS. Writes the detections in the ActivityNet results format and, with "
+        "--plot, a timeline of predicted segments against the ground truth when --gt names the "
+        "annotations.",
+    )
+    parser.add_argument("checkpoint", help="a detector checkpoint (best.pt / last.pt of a detection run)")
+    parser.add_argument("video", help="the video file (its file name, without extension, is its video id)")
+    parser.add_argument("--out", required=True, help="output JSON of the detections")
+    parser.add_argument("--plot", default=None, help="also draw the detections on a time axis into this PNG")
+    parser.add_argument("--gt", default=None, help="ground truth to draw: a THUMOS14 annotation folder or an "
+                        "ActivityNet-style JSON listing the video")
+    parser.add_argument("--subset", default=None, help="subset of --gt holding the video (default: the run's "
+                        "validation subset, then its training subset)")
+    parser.add_argument("--features", default=None, help="a ready feature file of the video (feature-mode detectors)")
+    parser.add_argument("--extractor", default=None, help="I3D weights to compute the video's features with, for "
+                        "detectors trained on 'vidaction extract-features' output")
+    parser.add_argument("--min-score", type=float, default=0.3, help="lowest score drawn on the timeline (default 0.3)")
+    parser.add_argument("--top", type=int, default=10, help="detections listed on screen (default 10)")
+    parser.add_argument("--device", default="cpu", help="device to run on (default cpu)")
+    parser.set_defaults(func=run)
+
+
+def _ground_truth(args: argparse.Namespace, cfg, class_names: list[str], video_id: str) -> list[tuple]:
+    from vidaction.data.formats.detection import read_detection_annotations
+
+    subsets = [args.subset] if args.subset else [cfg.data.val_subset, cfg.data.train_subset]
+    for subset in subsets:
+        videos, _ = read_detection_annotations(args.gt, subset, class_names)
+        for video in videos:
+            if video.video_id == video_id:
+                return [(float(s), float(e), int(c)) for (s, e), c in zip(video.segments, video.labels)]
+    print(f"vidaction: warning: {video_id} is not in subsets {subsets} of {args.gt}; no ground truth drawn")
+    return []
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidaction.engine.detect import detect_video
+    from vidaction.engine.detection_experiment import load_trained_detector
+    from vidaction.evaluation.detection import write_results_json
+    from vidaction.viz.tables import format_table
+
+    result = detect_video(args.checkpoint, args.video, args.features, args.extractor, args.device)
+    names, found = result.class_names, result.detections
+    write_results_json(args.out, found, names)
+    rows = [[f"{s:.2f}", f"{e:.2f}", names[int(c)], f"{p:.3f}"]
+            for (s, e), c, p in list(zip(found.segments, found.labels, found.scores))[:args.top]]
+    print(format_table(["start (s)", "end (s)", "class", "score"], rows))
+    print(f"{len(found)} detections of {result.video_id} ({result.duration:.1f} s) written to {args.out}")
+    if args.plot:
+        from vidaction.viz.timeline import plot_timeline
+
+        truth = []
+        if args.gt:
+            _, cfg, _ = load_trained_detector(args.checkpoint)
+            truth = _ground_truth(args, cfg, names, result.video_id)
+        predictions = [(float(s), float(e), int(c), float(p))
+                       for (s, e), c, p in zip(found.segments, found.labels, found.scores)]
+        plot_timeline(result.duration, names, predictions, args.plot, truth, min_score=args.min_score,
+                      title=f"{result.video_id}: ground truth (grey) and detections (colour, opacity = score)")
+        print(f"timeline: {args.plot}")
+    return 0

@@ -1,0 +1,71 @@
+"""Detection from the command line: train a feature detector, test it, detect on one video with a
+timeline, and the detection demo."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def run_cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "vidaction.cli.main", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def write_config(path, dataset, out_dir):
+    path.write_text(json.dumps({
+        "task": "detection",
+        "data": {"annotations": str(dataset / "annotations"), "root": str(dataset / "features"),
+                 "media_template": "{}.npy", "class_names": str(dataset / "annotations" / "classes.txt"),
+                 "input": "features", "feature_channels": 32, "window": 32, "train_stride": 16, "test_stride": 16,
+                 "batch_size": 4, "num_workers": 0, "pin_memory": False},
+        "model": {"backbone": "", "channels": 32, "proposal_channels": 16, "frame_channels": 16, "num_levels": 3,
+                  "norm_groups": 8},
+        "optim": {"name": "adamw", "lr": 0.003},
+        "schedule": {"epochs": 1},
+        "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False},
+        "test": {"tiou_thresholds": [0.3, 0.5]},
+    }))
+    return path
+
+
+def test_train_then_detect_one_video_with_a_timeline(detection_dataset, tmp_path):
+    config = write_config(tmp_path / "detector.yaml", detection_dataset, tmp_path / "run")
+    trained = json.loads(run_cli("train", config).stdout.strip().splitlines()[-1])
+    assert {"mAP@0.3", "mAP@0.5", "average_mAP"} <= trained.keys()
+    tested = json.loads(run_cli("test", config, f"checkpoint={tmp_path / 'run' / 'last.pt'}").stdout.splitlines()[-1])
+    assert tested["average_mAP"] == pytest.approx(trained["average_mAP"])
+    video = sorted((detection_dataset / "videos").glob("video_test_*.mp4"))[0]
+    proc = run_cli("detect", tmp_path / "run" / "last.pt", video, "--out", tmp_path / "segments.json", "--plot",
+                   tmp_path / "timeline.png", "--gt", detection_dataset / "annotations", "--min-score", "0")
+    results = json.loads((tmp_path / "segments.json").read_text())
+    assert list(results["results"]) == [video.stem] and results["results"][video.stem]
+    first = results["results"][video.stem][0]
+    assert set(first) == {"label", "score", "segment"} and first["segment"][0] <= first["segment"][1]
+    assert "warning" not in proc.stdout
+    image = np.asarray(Image.open(tmp_path / "timeline.png").convert("L"))
+    assert image.shape[1] > 800 and image.std() > 10
+    # The features of a new video are recomputed the way the training features were made.
+    recomputed = run_cli("detect", tmp_path / "run" / "last.pt", video, "--out", tmp_path / "again.json")
+    assert "detections of" in recomputed.stdout
+    missing = run_cli("detect", tmp_path / "run" / "last.pt", tmp_path / "nope.mp4", "--out", tmp_path / "x.json",
+                      check=False)
+    assert missing.returncode == 2 and "video not found" in missing.stderr
+
+
+@pytest.mark.slow
+def test_detection_demo_prints_the_map_table(tmp_path):
+    proc = run_cli("demo", "--task", "detection", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs",
+                   "--videos", "3", "2", "--epochs", "1", "--no-progress")
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in table[0].split("|")[1:-1]]
+    assert header[:3] == ["model", "params (M)", "MACs (M)"] and header[3:10] == [f"mAP@{t / 10}" for t in range(1, 8)]
+    assert [row.split("|")[1].strip() for row in table[1:]] == ["afsd"]
+    for name in ("curves.png", "timeline.png", "afsd/last.pt"):
+        assert (tmp_path / "runs" / name).is_file(), name
