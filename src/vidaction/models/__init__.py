@@ -1,6 +1,6 @@
 """Models: the registry (``create_model``, ``list_models``), backbones, attention blocks, weights."""
 
-from vidaction.models import backbones  # noqa: F401  (registers the builders)
+from vidaction.models import backbones, generative  # noqa: F401  (registers the builders)
 from vidaction.models.pretrained import LoadReport, load_pretrained
 from vidaction.models.registry import ModelNotFoundError, create_model, list_models, register_model
 
