@@ -12,7 +12,7 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_loads(path):
     cfg = load_config(path)
-    assert cfg.data.num_frames > 0
+    assert (cfg.data.window if cfg.task == "detection" else cfg.data.num_frames) > 0
 
 
 def test_override_types_and_nesting():
@@ -100,3 +100,27 @@ def test_hcml_configs_build_their_models_on_the_meta_device(path):
     assert model.motion_levels == ("res2", "res3", "res4")
     if cfg.model.pretrained:
         assert not Path(cfg.model.pretrained).is_absolute()
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "detection" in p.parts], ids=lambda p: p.name)
+def test_detection_configs_build_their_detectors_on_the_meta_device(path):
+    import torch
+
+    from vidaction.config import DetectionExperimentConfig
+    from vidaction.engine.detection_experiment import build_detector
+
+    cfg = load_config(path)
+    assert isinstance(cfg, DetectionExperimentConfig)
+    model_cfg = cfg.model.__class__(**{**cfg.model.__dict__, "backbone_pretrained": ""})
+    with torch.device("meta"):
+        detector = build_detector(model_cfg, cfg.data, 20)
+    assert (detector.backbone is None) == (cfg.data.input == "features")
+    for value in (cfg.data.annotations, cfg.data.root, cfg.model.backbone_pretrained):
+        assert not Path(value).is_absolute()
+
+
+def test_a_section_keeps_its_own_defaults_under_given_keys():
+    cfg = config_from_dict({"task": "detection", "optim": {"lr": 1e-4}}, ["gaf.cvae_optim.lr=0.001"])
+    assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay) == ("adam", 1e-4, 1e-3)
+    assert (cfg.gaf.cvae_optim.name, cfg.gaf.cvae_optim.lr) == ("adam", 0.001)
+    assert config_from_dict({"optim": {"lr": 0.5}}).optim.name == "sgd"

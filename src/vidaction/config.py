@@ -224,7 +224,9 @@ class RecipeConfig:
     backbone for ``model.pretrained`` of a fine-tuning run. Labels are not used by the
     self-supervised stages. A staged run started again in the same ``out_dir`` reuses the stages
     that finished. ``flow_hidden`` sets the widths of the HCML flow estimator's five layers (empty:
-    PWC-Net's halved, 64 64 48 32 16).
+    PWC-Net's halved, 64 64 48 32 16). ``gaf``: GAF's recognition loss (Table II) for a ``gaf_*``
+    model: cross-entropy of the action-instance feature's class plus ``nonaction_weight`` x that of
+    the non-action feature as background (eq. 12).
     """
 
     name: str = "standard"
@@ -237,9 +239,10 @@ class RecipeConfig:
     level_warmup_epochs: float = 1.0
     level_sync_bn: bool = False
     flow_hidden: list = field(default_factory=list)
+    nonaction_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        _one_of("recipe.name", self.name, ("standard", "mfr", "hcml", "hcml_progressive", "hcml_pretrain"))
+        _one_of("recipe.name", self.name, ("standard", "mfr", "hcml", "hcml_progressive", "hcml_pretrain", "gaf"))
         _positive("recipe.num_locations", self.num_locations)
         _positive("recipe.level_epochs", self.level_epochs)
         if not 0 <= self.level_warmup_epochs <= self.level_epochs:
@@ -344,7 +347,11 @@ class DetectorConfig:
     for its builder and ``backbone_pretrained`` weights (e.g. the I3D port's ``rgb_imagenet.pt``);
     empty for feature input. The head options follow
     :class:`~vidaction.models.heads.afsd.AFSDHead`; ``distance_multipliers`` empty = 1 per level.
-    ``pretrained`` loads a whole detector checkpoint.
+    ``pretrained`` loads a whole detector checkpoint. ``attention: gaf`` puts GAF's generative
+    attention between the backbone (or features) and the head
+    (:class:`~vidaction.models.generative.gaf.GenerativeAttention`, ``attention_options`` its
+    arguments, e.g. ``attention_channels``, ``cvae_channels``, ``latent_size``); it trains with the
+    ``gaf`` section's alternating schedule.
     """
 
     name: str = "afsd"
@@ -361,9 +368,12 @@ class DetectorConfig:
     tower_layers: int = 2
     norm_groups: int = 32
     distance_multipliers: list = field(default_factory=list)
+    attention: str = ""
+    attention_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _one_of("model.name", self.name, ("afsd",))
+        _one_of("model.attention", self.attention, ("", "gaf"))
         if self.num_classes < 0:
             raise ConfigError(f"model.num_classes must be >= 0 (0 = from the annotations), got {self.num_classes}")
         for key in ("channels", "proposal_channels", "frame_channels", "num_levels", "tower_layers", "norm_groups"):
@@ -428,6 +438,45 @@ class DetectionTestConfig:
 
 
 @dataclass
+class GAFConfig:
+    """GAF's training (Sec. III-B, Fig. 2, Sec. IV-B), used when ``model.attention=gaf``.
+
+    Losses (eq. 14): ``alpha`` x L_clf + ``beta`` x L_reg with L_clf = L_clf_ai +
+    ``nonaction_clf_weight`` x L_clf_n-ai and L_reg = the detector's loss on F' +
+    ``nonaction_reg_weight`` x its background loss on the (1 - lambda) maps (35: the authors' code);
+    ``nonaction=false`` leaves the non-action terms out (Table IV, first row). ``reconstruction``
+    builds the frame-level CVAE and adds ``representation_weight`` x L_R (eq. 15), ramped up
+    linearly over ``representation_ramp_epochs`` (0: all epochs; the code's ``0.5 min(e, E) / E``).
+    The CVAE is trained by eq. 7 with ``kl_weight`` (beta, 0.1) and its own optimiser
+    ``cvae_optim`` (the paper: Adam, lr 1e-5, weight decay 1e-3), alternating with the detector
+    ``alternate``: ``iteration`` (step 1 then step 2 on every batch) or ``epoch`` (odd epochs update
+    the CVAE, even epochs the segment attention and the detector).
+    """
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    nonaction: bool = True
+    nonaction_clf_weight: float = 1.0
+    nonaction_reg_weight: float = 35.0
+    reconstruction: bool = True
+    representation_weight: float = 0.5
+    representation_ramp_epochs: int = 0
+    kl_weight: float = 0.1
+    alternate: str = "iteration"
+    cvae_optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-5, weight_decay=1e-3,
+                                                                        grad_clip=0.0))
+
+    def __post_init__(self) -> None:
+        _one_of("gaf.alternate", self.alternate, ("iteration", "epoch"))
+        for key in ("alpha", "beta", "nonaction_clf_weight", "nonaction_reg_weight", "representation_weight",
+                    "kl_weight"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"gaf.{key} must be >= 0, got {getattr(self, key)}")
+        if self.representation_ramp_epochs < 0:
+            raise ConfigError(f"gaf.representation_ramp_epochs must be >= 0, got {self.representation_ramp_epochs}")
+
+
+@dataclass
 class DetectionExperimentConfig:
     """The whole tree of a temporal-detection run (``task: detection`` at the top of its YAML)."""
 
@@ -440,6 +489,7 @@ class DetectionExperimentConfig:
     schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(epochs=16, policy="constant"))
     train: TrainConfig = field(default_factory=TrainConfig)
     test: DetectionTestConfig = field(default_factory=DetectionTestConfig)
+    gaf: GAFConfig = field(default_factory=GAFConfig)
 
 
 # The root dataclass of each task (the YAML's top-level ``task``, default recognition).
@@ -492,7 +542,8 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
 
 def _build(cls: type, values: dict, prefix: str) -> Any:
     hints = _section_types(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
     kwargs = {}
     for key, value in values.items():
         if key not in names:
@@ -501,7 +552,10 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
         if dataclasses.is_dataclass(annotation):
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}{key} must be a mapping")
-            kwargs[key] = _build(annotation, value, f"{prefix}{key}.")
+            # A section's own defaults (e.g. detection's Adam optimiser) apply under the given keys.
+            factory = fields[key].default_factory
+            defaults = dataclasses.asdict(factory()) if factory is not dataclasses.MISSING else {}
+            kwargs[key] = _build(annotation, _merge(defaults, value), f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(f"{prefix}{key}", value, annotation)
     return cls(**kwargs)

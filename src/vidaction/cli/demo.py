@@ -9,10 +9,11 @@ The W3 rows are TSM with CBAM, with W3 (+ refinement) and with W3 + MFR (the W3 
 the teacher). All rows together fit the 5-minute budget on 2 CPU cores: 4 segments of 56 px, and
 validation every second epoch.
 
-``--task detection`` writes (or reuses) the synthetic untrimmed detection dataset, trains AFSD on its
-pre-extracted features (a narrow head: 128 channels, 5 pyramid levels over 128-step windows of 25.6
-s) and prints the mAP at tIoU 0.1-0.7 on the test videos, the training curves and a timeline of
-the first test video's detections against its ground truth.
+``--task detection`` writes (or reuses) the synthetic untrimmed detection dataset, trains AFSD and
+AFSD + GAF on its pre-extracted features (a narrow head: 128 channels, 5 pyramid levels over
+128-step windows of 25.6 s; GAF at the same width, trained alternately with its CVAE) and prints
+the mAP at tIoU 0.1-0.7 on the test videos, the training curves and a timeline of the first test
+video's detections against its ground truth.
 """
 
 from __future__ import annotations
@@ -75,8 +76,12 @@ DEMO_CONFIG = {
 }
 
 
-DETECTION_DEMO_MODELS = ("afsd",)
-DETECTION_SPEC_OVERRIDES: dict[str, list[str]] = {}
+DETECTION_DEMO_MODELS = ("afsd", "afsd+gaf")
+# GAF at the demo head's width: attention heads of 128 channels, CVAEs of 32 reduced channels, 128
+# hidden units and a 32-d latent (GAF: 512, 128, 512, 128).
+GAF_DEMO_OPTIONS = ("model.attention=gaf", "model.attention_options={attention_channels: 128, norm_groups: 16, "
+                    "cvae_channels: 32, cvae_hidden: 128, latent_size: 32}", "gaf.cvae_optim.lr=0.001")
+DETECTION_SPEC_OVERRIDES: dict[str, list[str]] = {"gaf": list(GAF_DEMO_OPTIONS)}
 DETECTION_TIOU = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 
 # AFSD on the synthetic features: 5 steps per second, windows of 128 steps (25.6 s) every 16 in
@@ -119,7 +124,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "with refinement), +mfr (W3's two-stage distillation; reuses the +w3 run as teacher "
                         "when it ran before it), +pmb (HCML's prime motion blocks on R2D), +ssl (HCML's "
                         "progressive self-supervision then joint training). detection (default "
-                        f"{' '.join(DETECTION_DEMO_MODELS)}): afsd")
+                        f"{' '.join(DETECTION_DEMO_MODELS)}): afsd with optional +gaf (GAF's generative attention, "
+                        "trained alternately with its CVAE)")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"epochs per model (default {DEMO_CONFIG['schedule']['epochs']} for motion, "
                         f"{DETECTION_DEMO_CONFIG['schedule']['epochs']} for detection)")

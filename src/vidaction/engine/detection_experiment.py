@@ -24,6 +24,7 @@ from vidaction.data.records import DetectionVideo
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.detection import DetectionObjective, DetectionTrainer, detection_metrics, predict_detections
+from vidaction.engine.gaf import GAFDetectionTrainer, GAFObjective
 from vidaction.engine.trainer import TooManyBadSamples, seed_everything
 from vidaction.evaluation.detection import ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, write_results_json
 from vidaction.models import create_model, load_pretrained
@@ -98,8 +99,9 @@ def feature_spatial(dataset: DetectionWindowDataset) -> tuple[int, int] | None:
 
 
 def build_detector(cfg: DetectorConfig, data: DetectionDataConfig, num_classes: int,
-                   spatial: tuple[int, int] | None = None) -> TemporalDetector:
-    """The configured detector: AFSD's head on the backbone's endpoints (frames) or on the features."""
+                   spatial: tuple[int, int] | None = None, reconstruction: bool = True) -> TemporalDetector:
+    """The configured detector: AFSD's head on the backbone's endpoints (frames) or on the features,
+    with GAF's attention in between for ``model.attention=gaf`` (its CVAE when ``reconstruction``)."""
     backbone = None
     if data.input == "frames":
         if not cfg.backbone:
@@ -118,7 +120,8 @@ def build_detector(cfg: DetectorConfig, data: DetectionDataConfig, num_classes: 
                              crop=data.crop, feature_spatial=spatial, channels=cfg.channels,
                              proposal_channels=cfg.proposal_channels, frame_channels=cfg.frame_channels,
                              num_levels=cfg.num_levels, tower_layers=cfg.tower_layers, norm_groups=cfg.norm_groups,
-                             distance_multipliers=cfg.distance_multipliers or None)
+                             distance_multipliers=cfg.distance_multipliers or None, attention=cfg.attention,
+                             attention_options={"use_cvae": reconstruction, **cfg.attention_options})
     except ValueError as exc:
         raise ConfigError(f"the detector cannot be built with these options: {exc}") from exc
 
@@ -134,7 +137,8 @@ def run_detection_training(cfg: DetectionExperimentConfig, log=print) -> dict[st
         if num_classes != len(class_names):
             raise ConfigError(f"model.num_classes={num_classes} but the annotations have {len(class_names)} classes")
         model = build_detector(cfg.model, cfg.data, num_classes,
-                               feature_spatial(train_set) if cfg.data.input == "features" else None)
+                               feature_spatial(train_set) if cfg.data.input == "features" else None,
+                               cfg.gaf.reconstruction)
         if cfg.model.pretrained:
             report = load_pretrained(model, cfg.model.pretrained)
             if distributed.is_main_process():
@@ -153,10 +157,17 @@ def run_detection_training(cfg: DetectionExperimentConfig, log=print) -> dict[st
             save_config(cfg, out_dir / "config.yaml")
             (out_dir / "classes.txt").write_text("\n".join(class_names) + "\n")
         thresholds = default_tiou_thresholds(cfg.data, cfg.test.tiou_thresholds)
-        trainer = DetectionTrainer(model, cfg.optim, cfg.schedule, cfg.train, loaders[0], loaders[1], class_names,
-                                   val_set.videos, cfg.test, thresholds,
-                                   DetectionObjective(cfg.loss), max_bad_fraction=cfg.data.max_bad_fraction,
-                                   extra_state={"config": config_to_dict(cfg)}, durations=_durations(val_set))
+        common = dict(max_bad_fraction=cfg.data.max_bad_fraction, extra_state={"config": config_to_dict(cfg)},
+                      durations=_durations(val_set))
+        if cfg.model.attention == "gaf":
+            trainer = GAFDetectionTrainer(model, cfg.optim, cfg.schedule, cfg.train, loaders[0], loaders[1],
+                                          class_names, val_set.videos, cfg.test, thresholds,
+                                          GAFObjective(cfg.loss, cfg.gaf, cfg.schedule.epochs), gaf_cfg=cfg.gaf,
+                                          **common)
+        else:
+            trainer = DetectionTrainer(model, cfg.optim, cfg.schedule, cfg.train, loaders[0], loaders[1],
+                                       class_names, val_set.videos, cfg.test, thresholds, DetectionObjective(cfg.loss),
+                                       **common)
         return trainer.fit()
     finally:
         distributed.cleanup()
@@ -180,7 +191,8 @@ def load_trained_detector(checkpoint_path: str | Path) -> tuple[TemporalDetector
     head_inputs = state["model"].get("head.pyramid.projections.0.conv.weight")
     if cfg.data.input == "features" and head_inputs is not None and head_inputs.dim() == 5:
         spatial = tuple(int(n) for n in head_inputs.shape[3:])
-    model = build_detector(replace(cfg.model, backbone_pretrained=""), cfg.data, len(class_names), spatial)
+    model = build_detector(replace(cfg.model, backbone_pretrained=""), cfg.data, len(class_names), spatial,
+                           cfg.gaf.reconstruction)
     model.load_state_dict(state["model"])
     model.pretrained_cfg = state.get("pretrained_cfg", {})
     return model, cfg, class_names

@@ -19,11 +19,13 @@ from vidaction.config import (ConfigError, ExperimentConfig, ModelConfig, Recipe
 from vidaction.data.build import build_dataset, build_loader
 from vidaction.engine import distributed
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.objectives import HCMLObjective, HCMLStageObjective, MatureFeatureObjective
+from vidaction.engine.objectives import (GAFRecognitionObjective, HCMLObjective, HCMLStageObjective,
+                                        MatureFeatureObjective)
 from vidaction.engine.trainer import Trainer, seed_everything
 from vidaction.io import atomic_torch_save
 from vidaction.data.labels import head_sizes, num_classes_of
 from vidaction.models import ModelNotFoundError, create_model, load_pretrained
+from vidaction.models.generative.gaf import GAFClassifier
 from vidaction.models.motion.hcml import HCMLNet
 from vidaction.models.registry import model_options
 
@@ -190,6 +192,11 @@ def _run_single(cfg: ExperimentConfig, log, stage: int | None = None, init: str 
         check_same_architecture(model, teacher, cfg.recipe.teacher)
         objective = MatureFeatureObjective(teacher, cfg.recipe.mimic_weight, cfg.optim.label_smoothing,
                                            head_sizes=head_sizes(class_names))
+    if cfg.recipe.name == "gaf":
+        if not isinstance(model, GAFClassifier):
+            raise ConfigError(f"recipe.name=gaf trains GAF's recognition loss: use a gaf_* model (gaf_i3d, "
+                              f"gaf_tsm_r50), not {cfg.model.name!r}")
+        objective = GAFRecognitionObjective(cfg.recipe.nonaction_weight, cfg.optim.label_smoothing)
     if cfg.recipe.name in HCML_RECIPES:
         _check_motion(model, cfg)
         pretrained_cfg = model.pretrained_cfg

@@ -3,7 +3,8 @@
 ``terms`` maps each named loss term to its (unweighted) value; the trainer logs them and names the
 one that turned NaN. :class:`CrossEntropyObjective` is the default; :class:`MatureFeatureObjective`
 adds W3's feature mimicking of a frozen teacher (eq. 9); :class:`HCMLObjective` is HCML's joint
-loss (eq. 5) and :class:`HCMLStageObjective` one self-supervised term of its progressive phase.
+loss (eq. 5) and :class:`HCMLStageObjective` one self-supervised term of its progressive phase;
+:class:`GAFRecognitionObjective` is GAF's recognition ``L_clf`` (eq. 12, Table II).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidaction.losses.distill import feature_mimic_loss
+from vidaction.losses.gaf import gaf_recognition_loss
 from vidaction.losses.hcml import hcml_losses, hcml_terms
 
 
@@ -113,3 +115,21 @@ class HCMLStageObjective:
         output = net(clip, return_motion=True)
         terms = hcml_terms(output, clip, self.num_locations, only=self.loss)
         return terms[self.loss], output.scores, terms
+
+
+class GAFRecognitionObjective:
+    """GAF's recognition loss for a :class:`~vidaction.models.generative.gaf.GAFClassifier`:
+    cross-entropy of the action-instance feature's class + ``nonaction_weight`` x that of the
+    non-action feature as background (eq. 12 with footnote 2)."""
+
+    def __init__(self, nonaction_weight: float = 1.0, label_smoothing: float = 0.0) -> None:
+        self.nonaction_weight = nonaction_weight
+        self.label_smoothing = label_smoothing
+
+    def to(self, device: torch.device) -> "GAFRecognitionObjective":
+        return self
+
+    def __call__(self, net: nn.Module, clip: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        output = net(clip, return_attention=True)
+        total, terms = gaf_recognition_loss(output, labels, self.nonaction_weight, self.label_smoothing)
+        return total, output.scores, terms

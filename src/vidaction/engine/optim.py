@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -11,11 +12,12 @@ from torch.optim.lr_scheduler import LambdaLR
 from vidaction.config import OptimConfig, ScheduleConfig
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """SGD / Adam / AdamW. Weight decay applies to conv and linear weights only: biases and
-    normalisation parameters (1-D tensors) are excluded, as in TSN/TSM's parameter groups."""
+def build_optimizer(parameters: nn.Module | Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD / Adam / AdamW over a module's or a list's trainable parameters. Weight decay applies to
+    conv and linear weights only: biases and normalisation parameters (1-D tensors) are excluded, as
+    in TSN/TSM's parameter groups."""
     decay, no_decay = [], []
-    for param in model.parameters():
+    for param in parameters.parameters() if isinstance(parameters, nn.Module) else parameters:
         if param.requires_grad:
             (no_decay if param.ndim <= 1 else decay).append(param)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

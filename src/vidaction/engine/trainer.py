@@ -61,7 +61,8 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the weights were not updated with it."""
 
 
-def _log(message: str) -> None:
+def log_message(message: str) -> None:
+    """Print ``message`` on rank 0 without breaking the progress bars."""
     if distributed.is_main_process():
         tqdm.write(message, file=sys.stderr)
 
@@ -129,14 +130,14 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net: nn.Module = self.model
         if distributed.world_size() > 1:
-            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.cuda else None)
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.cuda else None,
+                                               find_unused_parameters=self.find_unused_parameters)
         if train_cfg.compile:
             self.net = torch.compile(self.net)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
         self.optimizer = self.scheduler = None
         if train_loader is not None:
-            self.optimizer = build_optimizer(self.model, optim_cfg)
-            self.scheduler = build_scheduler(self.optimizer, schedule_cfg, len(train_loader))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
+            self.build_optimizers()
         self.epoch = 0
         self.global_step = 0
         self.best_score = -float("inf")
@@ -146,6 +147,14 @@ class Trainer:
                                 tensorboard=train_cfg.tensorboard)
         if train_cfg.resume:
             self._resume(train_cfg.resume)
+
+    # Objectives that leave some parameters unused in a step (GAF's alternating steps) set this.
+    find_unused_parameters = False
+
+    def build_optimizers(self) -> None:
+        """``self.optimizer`` over the trainable parameters and its per-iteration ``self.scheduler``."""
+        self.optimizer = build_optimizer(self.model.parameters(), self.optim_cfg)
+        self.scheduler = build_scheduler(self.optimizer, self.schedule_cfg, len(self.train_loader))
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -177,7 +186,7 @@ class Trainer:
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.best_score, self.history = state["best_score"], state["history"]
         set_rng_state(state["rng"])
-        _log(f"resumed from {path} at epoch {self.epoch}")
+        log_message(f"resumed from {path} at epoch {self.epoch}")
 
     def _to_device(self, clip: torch.Tensor) -> torch.Tensor:
         clip = clip.to(self.device, non_blocking=True)
@@ -258,16 +267,19 @@ class Trainer:
                                  f"{self.global_step + 1}: stopped before updating the weights")
 
     def optimizer_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-                       parameters: list[nn.Parameter] | None = None) -> None:
-        """Backward (AMP-scaled), gradient clipping of ``parameters`` (default: all), one ``optimizer`` step."""
+                       parameters: list[nn.Parameter] | None = None, scaler: torch.amp.GradScaler | None = None,
+                       grad_clip: float | None = None) -> None:
+        """Backward (AMP-scaled by ``scaler``, default the trainer's), clipping of ``parameters``
+        (default: all) at ``grad_clip`` (default ``optim.grad_clip``), one ``optimizer`` step."""
+        scaler = scaler or self.scaler
+        grad_clip = self.optim_cfg.grad_clip if grad_clip is None else grad_clip
         optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.optim_cfg.grad_clip > 0:
-            self.scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(parameters if parameters is not None else self.model.parameters(),
-                                     self.optim_cfg.grad_clip)
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        scaler.scale(loss).backward()
+        if grad_clip > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(parameters if parameters is not None else self.model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
 
     def train_step(self, inputs: Any, targets: Any, epoch: int) -> tuple[torch.Tensor, Any, dict[str, torch.Tensor]]:
         """One optimisation step on a batch: ``(loss, outputs, terms)``."""
@@ -289,7 +301,7 @@ class Trainer:
             raise TooManyBadSamples(f"{bad_count} of {seen} videos ({100 * fraction:.1f} %) could not be read in "
                                     f"epoch {epoch + 1}, more than data.max_bad_fraction="
                                     f"{self.max_bad_fraction}:\n  {listed}")
-        _log(f"epoch {epoch + 1}: skipped {bad_count} unreadable video(s) of {seen}:\n  {listed}")
+        log_message(f"epoch {epoch + 1}: skipped {bad_count} unreadable video(s) of {seen}:\n  {listed}")
 
     @torch.no_grad()
     def predict(self, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
@@ -397,12 +409,14 @@ class Trainer:
                 self._save("last.pt")
                 if improved:
                     self._save("best.pt")
-                _log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+                log_message(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                     for k, v in record.items()))
         except BaseException:
             if self.main and self.optimizer is not None:
                 self._save("interrupted.pt", interrupted=True)
-                _log(f"stopped during epoch {self.epoch + 1}: weights saved to {self.out_dir / 'interrupted.pt'} "
-                     f"(train.resume=<that file> repeats epoch {self.epoch + 1}; last.pt holds epoch {self.epoch})")
+                log_message(f"stopped during epoch {self.epoch + 1}: weights saved to "
+                            f"{self.out_dir / 'interrupted.pt'} (train.resume=<that file> repeats epoch "
+                            f"{self.epoch + 1}; last.pt holds epoch {self.epoch})")
             raise
         finally:
             self.logger.close()

@@ -5,12 +5,17 @@
   head's pyramid projects and fuses.
 - Feature mode: ``x: (B, C, T)`` or ``(B, C, T, H, W)`` pre-extracted features; there is no backbone
   and the head reads ``x`` as its single input.
-- ``attention`` (GAF, issue 6) maps the list of head inputs to enhanced inputs of the same shapes
-  between the two; ``None`` is plain AFSD.
+- ``attention`` (GAF, :class:`~vidaction.models.generative.gaf.GenerativeAttention`) maps the list
+  of head inputs to enhanced inputs of the same shapes between the two; ``None`` is plain AFSD.
 
 ``forward(x, mask)`` takes the ``(B, T)`` bool validity mask at the input resolution (padding only at
 the end of a window) and returns the head's raw :class:`~vidaction.models.heads.afsd.AFSDOutput`;
-targets, losses, decoding and NMS live elsewhere. The detector never moves devices.
+targets, losses, decoding and NMS live elsewhere. The detector never moves devices. For GAF's two
+alternating training steps (Fig. 2) ``forward(x, mask, phase=...)`` runs them inside the module's
+own forward, so DistributedDataParallel sees every parameter each step uses: ``"cvae"`` returns the
+attention's :class:`~vidaction.models.generative.gaf.GAFOutput` (the frame-level CVAE on detached
+backbone features, no head), ``"segment"`` a :class:`GAFStep` with the head's output on the enhanced
+maps and, with ``nonaction=True``, on the ``(1 - lambda)``-weighted maps (eq. 13).
 
 The backbone's classifier (``classifier_prefix``, I3D's ``logits``) is not used and gets no
 gradient, so it is frozen; it stays in the state dict, so the backbone's own checkpoints load
@@ -23,9 +28,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import NamedTuple
+
+import torch
 from torch import Tensor, nn
 
 from vidaction.models.heads.afsd import AFSDHead, AFSDOutput
+
+
+class GAFStep(NamedTuple):
+    """One ``"segment"`` training step of a detector with GAF: the head on ``F'`` (``action``), on the
+    non-action maps (``nonaction``, or ``None``) and the attention's output (``gaf``)."""
+
+    action: AFSDOutput
+    nonaction: AFSDOutput | None
+    gaf: object
 
 
 class TemporalDetector(nn.Module):
@@ -69,29 +86,47 @@ class TemporalDetector(nn.Module):
         features = self.backbone.forward_features(x, until=self.endpoints[-1])
         return [features[name] for name in self.endpoints]
 
-    def forward(self, x: Tensor, mask: Tensor) -> AFSDOutput:
-        features = self.head_inputs(x)
-        if self.attention is not None:
-            features = self.attention(features, mask)
-        return self.head(features, mask)
+    def forward(self, x: Tensor, mask: Tensor, phase: str | None = None,
+                nonaction: bool = False) -> AFSDOutput | GAFStep | object:
+        if phase is None:
+            features = self.head_inputs(x)
+            if self.attention is not None:
+                features = self.attention(features, mask)
+            return self.head(features, mask)
+        if self.attention is None or not hasattr(self.attention, "set_phase"):
+            raise ValueError(f"phase={phase!r} needs a generative attention (model.attention=gaf)")
+        if phase == "cvae":
+            with torch.no_grad():
+                features = self.head_inputs(x)
+            return self.attention.set_phase("cvae").attend(features, mask)
+        if phase != "segment":
+            raise ValueError(f"phase must be None, 'cvae' or 'segment', got {phase!r}")
+        gaf = self.attention.set_phase("segment").attend(self.head_inputs(x), mask)
+        return GAFStep(self.head(gaf.features, mask), self.head(gaf.nonaction_maps, mask) if nonaction else None, gaf)
 
 
 def afsd_detector(num_classes: int, backbone: nn.Module | None = None,
-                  endpoints: Sequence[str] = ("Mixed_4f", "Mixed_5c"), input_channels: int = 0, crop: int = 96, feature_spatial: tuple[int, int] | None = None,
-                  freeze_backbone_bn: bool = True, **head_options) -> TemporalDetector:
+                  endpoints: Sequence[str] = ("Mixed_4f", "Mixed_5c"), input_channels: int = 0, crop: int = 96,
+                  feature_spatial: tuple[int, int] | None = None, freeze_backbone_bn: bool = True,
+                  attention: str | None = None, attention_options: dict | None = None,
+                  **head_options) -> TemporalDetector:
     """AFSD sized to its inputs.
 
     Frame mode (``backbone`` given): the head reads ``endpoints`` with the channels and temporal
     strides of the backbone's ``feature_info`` and the spatial sizes of a ``crop x crop`` input
     (``ceil(crop / reduction_s)``, TensorFlow "same" padding: 6x6 and 3x3 for I3D at 96 px). Feature
     mode (``backbone=None``): one input of ``input_channels`` at stride 1, ``(B, C, T)``, or
-    ``(B, C, T, H, W)`` with ``feature_spatial=(H, W)``. ``head_options`` go to :class:`AFSDHead`.
+    ``(B, C, T, H, W)`` with ``feature_spatial=(H, W)``. ``head_options`` go to :class:`AFSDHead`;
+    ``attention="gaf"`` inserts GAF's generative attention sized to the head's inputs, built with
+    ``attention_options``.
     """
+    if attention not in (None, "", "gaf"):
+        raise ValueError(f"attention must be '' or 'gaf', got {attention!r}")
     if backbone is None:
         if input_channels < 1:
             raise ValueError("feature input needs input_channels, the C of the features")
         head = AFSDHead([input_channels], num_classes, in_strides=(1,), in_spatial=[feature_spatial], **head_options)
-        return TemporalDetector(head)
+        return TemporalDetector(head, attention=_attention(attention, head, attention_options))
     info = {entry["name"]: entry for entry in backbone.feature_info}
     missing = [name for name in endpoints if name not in info]
     if missing:
@@ -99,7 +134,16 @@ def afsd_detector(num_classes: int, backbone: nn.Module | None = None,
     head = AFSDHead([info[name]["num_chs"] for name in endpoints], num_classes,
                     in_strides=[info[name]["reduction_t"] for name in endpoints],
                     in_spatial=[(-(-crop // info[name]["reduction_s"]),) * 2 for name in endpoints], **head_options)
-    return TemporalDetector(head, backbone, endpoints, freeze_backbone_bn=freeze_backbone_bn)
+    return TemporalDetector(head, backbone, endpoints, _attention(attention, head, attention_options),
+                            freeze_backbone_bn=freeze_backbone_bn)
+
+
+def _attention(kind: str | None, head: AFSDHead, options: dict | None) -> nn.Module | None:
+    if not kind:
+        return None
+    from vidaction.models.generative.gaf import gaf_for_head
+
+    return gaf_for_head(head, **(options or {}))
 
 
 def _in_batch_norm(model: nn.Module, parameter_name: str) -> bool:

@@ -1,0 +1,147 @@
+"""GAF's alternating training on tiny synthetic features (step 1: the CVAE alone; step 2: attention and
+detector with the CVAE frozen), its checkpoints and guards, and the recognition variant."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tests.engine.test_detection_experiment import feature_config
+from vidaction.config import config_from_dict, config_to_dict
+from vidaction.engine.checkpoint import load_checkpoint
+from vidaction.engine.detection_experiment import load_trained_detector, run_detection_training
+from vidaction.engine.gaf import GAFDetectionTrainer
+from vidaction.engine.trainer import NonFiniteLossError
+
+SMALL_GAF = {"attention_channels": 32, "norm_groups": 8, "cvae_channels": 16, "cvae_hidden": 32, "latent_size": 8}
+
+
+def gaf_config(dataset, out_dir, epochs=2, **gaf):
+    tree = config_to_dict(feature_config(dataset, out_dir, epochs=epochs))
+    tree["model"].update(attention="gaf", attention_options=dict(SMALL_GAF))
+    tree["gaf"].update(gaf)
+    tree["gaf"]["cvae_optim"]["lr"] = 1e-3
+    return config_from_dict(tree)
+
+
+def changed(before, after, prefix):
+    return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
+
+
+def test_alternating_steps_update_their_own_parts(detection_dataset, tmp_path):
+    metrics = run_detection_training(gaf_config(detection_dataset, tmp_path / "it", epochs=1))
+    assert 0.0 <= metrics["average_mAP"] <= 1.0
+    logged = (tmp_path / "it" / "metrics.jsonl").read_text()
+    for term in ("reconstruction", "kl", "clf_ai", "clf_nai", "reg_ai", "reg_nai", "representation"):
+        assert f'"{term}"' in logged
+    state = load_checkpoint(tmp_path / "it" / "last.pt")
+    assert {"cvae_optimizer", "cvae_scheduler", "cvae_scaler"} <= state.keys()
+    model, _, _ = load_trained_detector(tmp_path / "it" / "last.pt")
+    assert model.attention is not None and model.attention.cvae is not None
+
+    # Per-epoch alternation: epoch 1 updates only the CVAE, epoch 2 only the rest.
+    cfg = gaf_config(detection_dataset, tmp_path / "ep", epochs=2, alternate="epoch")
+    original = GAFDetectionTrainer.train_one_epoch
+    snapshots = []
+
+    def record(self, epoch):
+        snapshots.append({k: v.clone() for k, v in self.model.state_dict().items()})
+        return original(self, epoch)
+
+    GAFDetectionTrainer.train_one_epoch = record
+    try:
+        run_detection_training(cfg)
+    finally:
+        GAFDetectionTrainer.train_one_epoch = original
+    final = load_checkpoint(tmp_path / "ep" / "last.pt")["model"]
+    start, after_first = snapshots
+    assert changed(start, after_first, "attention.cvae.")
+    assert not changed(start, after_first, "attention.attention_heads.") and not changed(start, after_first, "head.")
+    assert not changed(after_first, final, "attention.cvae.")
+    assert changed(after_first, final, "attention.attention_heads.") and changed(after_first, final, "head.")
+
+
+def test_gaf_run_resumes_exactly(detection_dataset, tmp_path, monkeypatch):
+    straight = run_detection_training(gaf_config(detection_dataset, tmp_path / "a", epochs=2))
+    original = GAFDetectionTrainer.train_one_epoch
+
+    def stop(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(GAFDetectionTrainer, "train_one_epoch", stop)
+    cfg = gaf_config(detection_dataset, tmp_path / "b", epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_detection_training(cfg)
+    monkeypatch.setattr(GAFDetectionTrainer, "train_one_epoch", original)
+    resumed = run_detection_training(replace(cfg, train=replace(cfg.train, resume=str(tmp_path / "b" / "last.pt"))))
+    assert resumed["average_mAP"] == pytest.approx(straight["average_mAP"])
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+
+
+def test_ablation_switches_remove_their_terms(detection_dataset, tmp_path):
+    run_detection_training(gaf_config(detection_dataset, tmp_path / "ai", epochs=1, nonaction=False,
+                                      reconstruction=False))
+    logged = (tmp_path / "ai" / "metrics.jsonl").read_text()
+    assert '"clf_ai"' in logged and '"clf_nai"' not in logged and '"kl"' not in logged
+    model, _, _ = load_trained_detector(tmp_path / "ai" / "last.pt")
+    assert model.attention.cvae is None and "cvae_optimizer" not in load_checkpoint(tmp_path / "ai" / "last.pt")
+
+
+def test_nan_kl_stops_and_collapse_is_warned(detection_dataset, tmp_path, monkeypatch, capsys):
+    import vidaction.engine.gaf as gaf_engine
+
+    def nan_kl(outputs, beta):
+        total, terms = real_cvae_loss(outputs, beta)
+        terms["kl"] = terms["kl"] * float("nan")
+        return total + terms["kl"], terms
+
+    real_cvae_loss = gaf_engine.cvae_loss
+    monkeypatch.setattr(gaf_engine, "cvae_loss", nan_kl)
+    with pytest.raises(NonFiniteLossError, match=r"\(kl=nan\) at epoch 1, step 1: stopped before updating"):
+        run_detection_training(gaf_config(detection_dataset, tmp_path / "nan", epochs=1))
+    monkeypatch.setattr(gaf_engine, "cvae_loss", real_cvae_loss)
+
+    original = GAFDetectionTrainer.build_optimizers
+
+    def collapse_attention(self):
+        for head in self.model.attention.attention_heads:
+            last = [m for m in head.modules() if isinstance(m, torch.nn.Conv1d)][-1]
+            torch.nn.init.constant_(last.bias, -50.0)
+            torch.nn.init.zeros_(last.weight)
+            last.requires_grad_(False)
+        original(self)
+
+    monkeypatch.setattr(GAFDetectionTrainer, "build_optimizers", collapse_attention)
+    metrics = run_detection_training(gaf_config(detection_dataset, tmp_path / "collapse", epochs=1,
+                                                reconstruction=False))
+    assert all(v == v for k, v in metrics.items() if isinstance(v, float))
+    assert "GAF attention collapsed (lambda all 0 or all 1)" in capsys.readouterr().err
+
+
+def test_gaf_recognition_recipe_on_a_tiny_i3d(motion_dataset, tmp_path):
+    from vidaction.config import ConfigError
+    from vidaction.engine.experiment import load_trained_model, run_training
+
+    tree = {
+        "data": {"format": "ucf101", "root": str(motion_dataset / "videos"),
+                 "annotations": str(motion_dataset / "annotations"), "num_frames": 8, "input_size": 32,
+                 "resize_short": 36, "flip": False, "batch_size": 8, "num_workers": 0, "pin_memory": False},
+        "model": {"name": "gaf_i3d", "dropout": 0.0, "options": {"base_width": 8}},
+        "optim": {"name": "adamw", "lr": 0.003},
+        "schedule": {"epochs": 1},
+        "train": {"out_dir": str(tmp_path / "rec"), "progress": False, "tensorboard": False, "log_every": 1},
+        "recipe": {"name": "gaf"},
+    }
+    metrics = run_training(config_from_dict(tree))
+    assert 0 <= metrics["top1"] <= 1
+    logged = (tmp_path / "rec" / "metrics.jsonl").read_text()
+    assert '"clf_ai"' in logged and '"clf_nai"' in logged
+    model, _, classes = load_trained_model(tmp_path / "rec" / "last.pt")
+    assert model.eval()(torch.randn(1, 3, 8, 32, 32)).shape == (1, len(classes))
+    tree["model"] = {"name": "i3d", "options": {"base_width": 8}}
+    with pytest.raises(ConfigError, match="recipe.name=gaf trains GAF's recognition loss: use a gaf_\\* model"):
+        run_training(config_from_dict(tree))
