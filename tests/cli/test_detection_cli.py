@@ -69,3 +69,20 @@ def test_detection_demo_prints_the_map_table(tmp_path):
     assert [row.split("|")[1].strip() for row in table[1:]] == ["afsd"]
     for name in ("curves.png", "timeline.png", "afsd/last.pt"):
         assert (tmp_path / "runs" / name).is_file(), name
+
+
+def test_visualize_features_of_a_gaf_detector(detection_dataset, tmp_path):
+    config = json.loads(write_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "gaf").read_text())
+    config["model"].update(attention="gaf", attention_options={"attention_channels": 32, "norm_groups": 8,
+                                                               "cvae_channels": 16, "cvae_hidden": 32,
+                                                               "latent_size": 8})
+    (tmp_path / "gaf.yaml").write_text(json.dumps(config))
+    run_cli("train", tmp_path / "gaf.yaml")
+    video = sorted((detection_dataset / "videos").glob("video_test_*.mp4"))[0]
+    proc = run_cli("visualize-features", tmp_path / "gaf" / "last.pt", video, "--out", tmp_path / "features.png",
+                   "--gt", detection_dataset / "annotations")
+    assert "mean lambda inside ground-truth instances" in proc.stdout
+    image = np.asarray(Image.open(tmp_path / "features.png").convert("L"))
+    assert image.shape[0] > 400 and image.std() > 10
+    plain = run_cli("visualize-features", tmp_path / "run_missing.pt", video, "--out", tmp_path / "x.png", check=False)
+    assert plain.returncode == 2 and "checkpoint not found" in plain.stderr

@@ -1,7 +1,8 @@
 """``vidaction demo``: the embedded default jobs, end to end on CPU in a few minutes each.
 
-``--task motion`` (the default) writes (or reuses) the synthetic motion dataset, trains each demo model with the same recipe,
-evaluates it on the held-out split, prints a results table and writes a PNG of the training curves.
+``--task motion`` (the default) writes (or reuses) the synthetic motion dataset, trains each demo
+model with the same recipe, evaluates it on the held-out split, prints a results table and writes a
+PNG of the training curves.
 The synthetic classes come in time-reversed pairs (move left / move right, ...), so a model without
 temporal modelling (TSN: per-frame CNN + average) can tell the pair but not the direction; the
 "direction" column is the accuracy of telling the two classes of a pair apart, chance = 50 %.

@@ -33,16 +33,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _ground_truth(args: argparse.Namespace, cfg, class_names: list[str], video_id: str) -> list[tuple]:
+def ground_truth_of(annotations: str, subset: str | None, cfg, class_names: list[str],
+                    video_id: str) -> list[tuple[float, float, int]]:
+    """``(start, end, class)`` of ``video_id`` in ``annotations`` (``subset``, else the run's
+    validation then training subset); empty, with a warning, when the video is not there."""
     from vidaction.data.formats.detection import read_detection_annotations
 
-    subsets = [args.subset] if args.subset else [cfg.data.val_subset, cfg.data.train_subset]
-    for subset in subsets:
-        videos, _ = read_detection_annotations(args.gt, subset, class_names)
+    subsets = [subset] if subset else [cfg.data.val_subset, cfg.data.train_subset]
+    for name in subsets:
+        videos, _ = read_detection_annotations(annotations, name, class_names)
         for video in videos:
             if video.video_id == video_id:
                 return [(float(s), float(e), int(c)) for (s, e), c in zip(video.segments, video.labels)]
-    print(f"vidaction: warning: {video_id} is not in subsets {subsets} of {args.gt}; no ground truth drawn")
+    print(f"vidaction: warning: {video_id} is not in subsets {subsets} of {annotations}; no ground truth drawn")
     return []
 
 
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         truth = []
         if args.gt:
             _, cfg, _ = load_trained_detector(args.checkpoint)
-            truth = _ground_truth(args, cfg, names, result.video_id)
+            truth = ground_truth_of(args.gt, args.subset, cfg, names, result.video_id)
         predictions = [(float(s), float(e), int(c), float(p))
                        for (s, e), c, p in zip(found.segments, found.labels, found.scores)]
         plot_timeline(result.duration, names, predictions, args.plot, truth, min_score=args.min_score,

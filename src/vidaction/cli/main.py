@@ -29,6 +29,7 @@ COMMANDS = {
     "eval-detection": "eval_detection",
     "extract-flow": "extract_flow",
     "detect": "detect",
+    "visualize-features": "visualize_features",
 }
 
 

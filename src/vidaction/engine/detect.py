@@ -11,6 +11,7 @@ A ready feature file can be given instead (``features``).
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,24 @@ def _features_of(video: Path, recipe: dict, extractor: str | None, out_dir: Path
     return out_dir / f"{video.stem}.npy"
 
 
-def detect_video(checkpoint: str | Path, video: str | Path, features: str | Path | None = None,
-                 extractor: str | None = None, device: str = "cpu") -> VideoDetections:
-    """Detections of one video (a file, or its feature file with ``features``) by ``checkpoint``."""
+@dataclass
+class VideoAttention:
+    """GAF over one video at one backbone map's resolution: ``times`` ``(N,)`` seconds, the map's
+    features before (``original``) and after the attention (``enhanced``) averaged over space,
+    ``(C, N)``, and ``lambdas`` ``(N,)``; overlapping windows are averaged."""
+
+    video_id: str
+    times: np.ndarray
+    original: np.ndarray
+    enhanced: np.ndarray
+    lambdas: np.ndarray
+    duration: float
+    class_names: list[str]
+
+
+@contextmanager
+def _video_windows(checkpoint: str | Path, video: str | Path, features: str | Path | None, extractor: str | None):
+    """``(model, cfg, class_names, record, dataset, loader)`` of one video's test windows."""
     model, cfg, class_names = load_trained_detector(checkpoint)
     video = Path(video)
     if not video.is_file() and features is None:
@@ -73,11 +89,57 @@ def detect_video(checkpoint: str | Path, video: str | Path, features: str | Path
         dataset = DetectionWindowDataset([record], build_source(cfg.data), len(class_names), train=False,
                                          window=cfg.data.window, stride=cfg.data.test_stride,
                                          fixed_length=cfg.data.fixed_length or None)
-        loader = build_loader(dataset, cfg.data, train=False, collate_fn=collate_detection)
+        yield model, cfg, class_names, record, dataset, build_loader(dataset, cfg.data, train=False,
+                                                                     collate_fn=collate_detection)
+
+
+def detect_video(checkpoint: str | Path, video: str | Path, features: str | Path | None = None,
+                 extractor: str | None = None, device: str = "cpu") -> VideoDetections:
+    """Detections of one video (a file, or its feature file with ``features``) by ``checkpoint``."""
+    with _video_windows(checkpoint, video, features, extractor) as (model, cfg, class_names, record, dataset, loader):
         duration = dataset.timelines[0].duration
         detections, bad = predict_detections([model.to(device)], [loader], cfg.test, torch.device(device),
                                              {record.video_id: duration})
     if bad:
         raise ConfigError(f"{video}: could not be read: {bad[0]}")
     return VideoDetections(record.video_id, detections, duration, class_names)
+
+
+@torch.no_grad()
+def video_attention(checkpoint: str | Path, video: str | Path, features: str | Path | None = None,
+                    extractor: str | None = None, map_index: int = 0, device: str = "cpu") -> VideoAttention:
+    """GAF's lambda and the map's original and enhanced features over one video (for GAF Fig. 6)."""
+    with _video_windows(checkpoint, video, features, extractor) as (model, _, class_names, record, dataset, loader):
+        attention = model.attention
+        if attention is None or not hasattr(attention, "attend"):
+            raise ConfigError(f"{checkpoint}: the detector has no GAF attention (model.attention=gaf)")
+        if not 0 <= map_index < len(attention.in_channels):
+            raise ConfigError(f"map {map_index}: the attention has {len(attention.in_channels)} maps")
+        model = model.to(device).eval()
+        stride = attention.in_strides[map_index]
+        timeline = dataset.timelines[0]
+        steps = -(-timeline.num_steps // stride)
+        sums = np.zeros((2 * attention.in_channels[map_index] + 1, steps))
+        counts = np.zeros(steps)
+        for batch in loader:
+            if batch["input"] is None:
+                raise ConfigError(f"{video}: could not be read: {batch['bad'][0]}")
+            x, mask = batch["input"].to(device), batch["mask"].to(device)
+            original = model.head_inputs(x)
+            output = attention.attend(original, mask)
+            for b in range(len(x)):
+                valid = int(output.segment.masks[map_index][b].sum())
+                first = int(round(int(batch["window_start"][b]) / stride))
+                index = np.arange(first, min(first + valid, steps))
+                pooled = [t[b, :, :len(index)].flatten(2).mean(-1) if t.dim() > 3 else t[b, :, :len(index)]
+                          for t in (original[map_index], output.features[map_index])]
+                values = torch.cat([*pooled, output.segment.lambdas[map_index][b, None, :len(index)]]).cpu().numpy()
+                sums[:, index] += values
+                counts[index] += 1
+    covered = counts > 0
+    mean = sums[:, covered] / counts[covered]
+    channels = attention.in_channels[map_index]
+    times = timeline.time_offset + (np.flatnonzero(covered) * stride + (stride - 1) / 2) * timeline.seconds_per_step
+    return VideoAttention(record.video_id, times, mean[:channels], mean[channels:2 * channels], mean[-1],
+                          timeline.duration, class_names)
 

@@ -45,7 +45,7 @@ from torch import Tensor
 
 from vidaction.losses.detection import Target, afsd_loss, pad_targets, softmax_focal_loss
 from vidaction.models.generative.gaf import GAFClassifierOutput, GAFOutput, SegmentAttentionOutput
-from vidaction.models.heads.afsd import AFSDOutput
+from vidaction.models.heads.afsd import AFSDOutput, CoarseClassOutput
 
 
 def action_class_distribution(targets: Sequence[Target], mask: Tensor, num_classes: int) -> Tensor:
@@ -74,7 +74,8 @@ def segment_classification_loss(segment: SegmentAttentionOutput, class_targets: 
     return action.mean(), nonaction.mean()
 
 
-def nonaction_detection_loss(output: AFSDOutput, focal_gamma: float = 2.0, background_alpha: float = 0.25) -> Tensor:
+def nonaction_detection_loss(output: AFSDOutput | CoarseClassOutput, focal_gamma: float = 2.0,
+                             background_alpha: float = 0.25) -> Tensor:
     """Eq. 13's ``L_reg_n-ai``: AFSD's coarse focal loss towards background at every valid location
     of the detector's output on the non-action maps, summed over locations, averaged over windows."""
     labels = output.cls_logits.new_zeros(output.cls_logits.shape[:2], dtype=torch.long)
@@ -83,7 +84,8 @@ def nonaction_detection_loss(output: AFSDOutput, focal_gamma: float = 2.0, backg
 
 
 def gaf_detection_loss(gaf: GAFOutput, targets: Sequence[Target], action_output: AFSDOutput,
-                       nonaction_output: AFSDOutput | None = None, alpha: float = 1.0, beta: float = 1.0,
+                       nonaction_output: AFSDOutput | CoarseClassOutput | None = None, alpha: float = 1.0,
+                       beta: float = 1.0,
                        nonaction_clf_weight: float = 1.0, nonaction_reg_weight: float = 35.0,
                        use_nonaction: bool = True, piou: float = 0.5, loc_weight: float = 10.0,
                        cls_weight: float = 1.0, boundary_weight: float = 1.0, branch_boundary_weight: float = 0.1,
@@ -95,7 +97,9 @@ def gaf_detection_loss(gaf: GAFOutput, targets: Sequence[Target], action_output:
         gaf: the GAF's output (phase ``"segment"``), e.g. ``detector.attention.last_output``.
         targets: per window ``(segments (K, 2), labels (K,))`` in input steps, labels ``0 .. K - 1``.
         action_output: the detector head on ``gaf.features`` (the detector's ordinary forward).
-        nonaction_output: the head on ``gaf.nonaction_maps``; needed when ``use_nonaction``.
+        nonaction_output: the head (or just its coarse classification,
+            :meth:`~vidaction.models.heads.afsd.AFSDHead.coarse_classification`) on
+            ``gaf.nonaction_maps``; needed when ``use_nonaction``.
         alpha, beta: eq. 14's weights of ``L_clf`` and ``L_reg``.
         nonaction_clf_weight, nonaction_reg_weight: weights of ``L_clf_n-ai`` and ``L_reg_n-ai``.
         use_nonaction: include the non-action terms (Table IV: ``+ L_n-ai``).

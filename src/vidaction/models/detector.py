@@ -33,15 +33,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from vidaction.models.heads.afsd import AFSDHead, AFSDOutput
+from vidaction.models.heads.afsd import AFSDHead, AFSDOutput, CoarseClassOutput
 
 
 class GAFStep(NamedTuple):
-    """One ``"segment"`` training step of a detector with GAF: the head on ``F'`` (``action``), on the
-    non-action maps (``nonaction``, or ``None``) and the attention's output (``gaf``)."""
+    """One ``"segment"`` training step of a detector with GAF: the head on ``F'`` (``action``), its
+    coarse class logits on the non-action maps (``nonaction``, or ``None``; eq. 13's background term
+    needs nothing else) and the attention's output (``gaf``)."""
 
     action: AFSDOutput
-    nonaction: AFSDOutput | None
+    nonaction: CoarseClassOutput | None
     gaf: object
 
 
@@ -102,7 +103,8 @@ class TemporalDetector(nn.Module):
         if phase != "segment":
             raise ValueError(f"phase must be None, 'cvae' or 'segment', got {phase!r}")
         gaf = self.attention.set_phase("segment").attend(self.head_inputs(x), mask)
-        return GAFStep(self.head(gaf.features, mask), self.head(gaf.nonaction_maps, mask) if nonaction else None, gaf)
+        background = self.head.coarse_classification(gaf.nonaction_maps, mask) if nonaction else None
+        return GAFStep(self.head(gaf.features, mask), background, gaf)
 
 
 def afsd_detector(num_classes: int, backbone: nn.Module | None = None,

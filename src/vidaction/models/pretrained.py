@@ -102,9 +102,14 @@ def _into_wrapped_blocks(state: dict[str, torch.Tensor], own: Mapping[str, Any])
 def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], strict: bool = False) -> LoadReport:
     """Load ``source`` into ``model`` in place and report what matched.
 
-    ``strict=True`` raises ``ValueError`` (with the report) unless every key matched.
+    ``strict=True`` raises ``ValueError`` (with the report) unless every key matched. A wrapper that
+    holds its backbone as ``trunk`` (GAF's recognition models) takes a backbone's own weights into
+    the trunk: keys without the ``trunk.`` prefix load there.
     """
     state, source_format = read_state_dict(source)
+    trunk = getattr(model, "trunk", None)
+    if isinstance(trunk, nn.Module) and state and not any(key.startswith("trunk.") for key in state):
+        return load_pretrained(trunk, state, strict)
     own = model.state_dict()
     state = _into_wrapped_blocks(state, own)
     # Models whose classifier is not ``fc`` (Inception-I3D's ``logits``) name its prefix.

@@ -317,3 +317,17 @@ def test_recognition_wrapper_trains():
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     assert set(terms) == {"clf_ai", "clf_nai"}
     assert model.attention_head.score.weight.grad.abs().sum() > 0
+
+
+def test_backbone_weights_load_into_the_trunk_of_a_gaf_classifier():
+    from vidaction.models import create_model, load_pretrained
+
+    torch.manual_seed(0)
+    port = create_model("inception_i3d_tiny", num_classes=400, num_frames=8)
+    wrapped = create_model("gaf_i3d", num_classes=5, num_frames=8, base_width=8)
+    report = load_pretrained(wrapped, port.state_dict())
+    assert not report.missing and not report.unexpected and any("classifier" in note for note in report.notes)
+    own = wrapped.trunk.state_dict()
+    assert all(torch.equal(value, own[key]) for key, value in port.state_dict().items() if not key.startswith("logits."))
+    again = load_pretrained(create_model("gaf_i3d", num_classes=5, num_frames=8, base_width=8), wrapped.state_dict())
+    assert again.clean

@@ -136,3 +136,16 @@ def test_bad_inputs_name_the_problem():
         AFSDHead((24, 40), 3, in_strides=(8, 4), **TINY)
     with pytest.raises(ValueError, match="divisible"):
         AFSDHead((24, 40), 3, channels=30, norm_groups=8)
+
+
+def test_coarse_classification_equals_the_full_forward():
+    from vidaction.models.heads.afsd import AFSDHead
+
+    torch.manual_seed(0)
+    head = AFSDHead([16], 3, in_strides=(1,), in_spatial=None, num_levels=3, channels=16, proposal_channels=8,
+                    frame_channels=8, norm_groups=4).eval()
+    x, mask = torch.randn(2, 16, 24), torch.ones(2, 24, dtype=torch.bool)
+    mask[1, 17:] = False
+    full, coarse = head([x], mask), head.coarse_classification([x], mask)
+    assert torch.equal(coarse.mask, full.mask)
+    assert torch.allclose(coarse.cls_logits, full.cls_logits, atol=1e-6)

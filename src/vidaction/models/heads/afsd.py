@@ -106,6 +106,14 @@ class AFSDOutput(NamedTuple):
     level_sizes: tuple[int, ...]
 
 
+class CoarseClassOutput(NamedTuple):
+    """The coarse class logits alone, ``cls_logits`` ``(B, L, K + 1)`` and the location ``mask``
+    ``(B, L)``: what a loss towards background needs (GAF's eq. 13 on the non-action maps)."""
+
+    cls_logits: Tensor
+    mask: Tensor
+
+
 def same_padding(length: int, kernel_size: int, stride: int) -> tuple[int, int]:
     """TensorFlow "same" padding ``(left, right)`` of a 1-D conv (AFSD ``Unit1D.compute_pad``)."""
     total = max(kernel_size - (stride if length % stride == 0 else length % stride), 0)
@@ -415,6 +423,14 @@ class AFSDHead(nn.Module):
             quality_logits=quality.squeeze(-1), centers=centers, strides=strides, mask=torch.cat(masks, dim=1),
             frame_mask=mask, frame_features=frame_features, loc_boundary=level0_boundaries[0],
             conf_boundary=level0_boundaries[1], level_sizes=sizes)
+
+    def coarse_classification(self, features: Sequence[Tensor], mask: Tensor) -> CoarseClassOutput:
+        """Only the pyramid, the classification tower and the coarse class head: the same
+        ``cls_logits`` and ``mask`` as :meth:`forward`, without the localisation and refinement work."""
+        _check_mask(mask)
+        levels, masks = self.pyramid(features, mask)
+        logits = [self.cls_head(self.cls_tower(x, m)) for x, m in zip(levels, masks)]
+        return CoarseClassOutput(torch.cat(logits, dim=2).transpose(1, 2), torch.cat(masks, dim=1))
 
     def _coarse(self, index: int, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Level ``index``'s towers and coarse heads: both towers' features, class logits, distances ``(B, 2, T_l)``."""
