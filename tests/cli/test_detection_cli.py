@@ -2,20 +2,12 @@
 timeline, and the detection demo."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-
-def run_cli(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "vidaction.cli.main", *map(str, args)], capture_output=True,
-                          text=True, timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+from tests.cli.test_cli import run_cli
 
 
 def write_config(path, dataset, out_dir):

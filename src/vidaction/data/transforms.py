@@ -36,6 +36,14 @@ def resize_frames(clip: Tensor, height: int, width: int) -> Tensor:
     return resized.permute(0, 2, 3, 1).reshape(*lead, height, width, 3)
 
 
+def _frame_fits(clip: Tensor, size: int) -> tuple[int, int]:
+    """The clip's ``(H, W)``; a frame smaller than a ``size x size`` crop is an error."""
+    h, w = clip.shape[-3:-1]
+    if h < size or w < size:
+        raise ValueError(f"frame {h}x{w} is smaller than the crop {size}")
+    return h, w
+
+
 def _crop(clip: Tensor, top: int, left: int, height: int, width: int) -> Tensor:
     return clip[..., top:top + height, left:left + width, :]
 
@@ -72,9 +80,7 @@ class RandomCrop:
         self.size = size
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-3:-1]
-        if h < self.size or w < self.size:
-            raise ValueError(f"frame {h}x{w} is smaller than the crop {self.size}")
+        h, w = _frame_fits(clip, self.size)
         top, left = int(rng.integers(0, h - self.size + 1)), int(rng.integers(0, w - self.size + 1))
         return _crop(clip, top, left, self.size, self.size), label
 
@@ -165,9 +171,7 @@ class CenterCrop:
         self.size = size
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-3:-1]
-        if h < self.size or w < self.size:
-            raise ValueError(f"frame {h}x{w} is smaller than the crop {self.size}")
+        h, w = _frame_fits(clip, self.size)
         return _crop(clip, (h - self.size) // 2, (w - self.size) // 2, self.size, self.size), label
 
 
