@@ -14,6 +14,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, codec: 
     """Encode ``frames`` ``(T, H, W, 3) uint8`` RGB to ``path``; H and W must be even for H.264.
 
     A constant frame rate ``fps`` is written (``time_base = 1/fps``) so frame ``i`` has pts ``i``.
+    The encoder runs on one thread: multi-threaded x264 gave different bitstreams (and decoded
+    pixels) for the same frames from run to run, and synthetic datasets must be reproducible.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -32,6 +34,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, codec: 
         stream.height = height
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = 1 / rate
+        stream.codec_context.thread_count = 1
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "veryfast"}
         for index, image in enumerate(frames):
