@@ -58,8 +58,8 @@ def test_detection_demo_prints_the_map_table(tmp_path):
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     header = [cell.strip() for cell in table[0].split("|")[1:-1]]
     assert header[:3] == ["model", "params (M)", "MACs (M)"] and header[3:10] == [f"mAP@{t / 10}" for t in range(1, 8)]
-    assert [row.split("|")[1].strip() for row in table[1:]] == ["afsd"]
-    for name in ("curves.png", "timeline.png", "afsd/last.pt"):
+    assert [row.split("|")[1].strip() for row in table[1:]] == ["afsd", "afsd+gaf"]
+    for name in ("curves.png", "timeline.png", "afsd/last.pt", "afsd+gaf/last.pt"):
         assert (tmp_path / "runs" / name).is_file(), name
 
 
@@ -78,3 +78,29 @@ def test_visualize_features_of_a_gaf_detector(detection_dataset, tmp_path):
     assert image.shape[0] > 400 and image.std() > 10
     plain = run_cli("visualize-features", tmp_path / "run_missing.pt", video, "--out", tmp_path / "x.png", check=False)
     assert plain.returncode == 2 and "checkpoint not found" in plain.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = json.loads(write_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "ddp").read_text())
+    config["model"].update(attention="gaf", attention_options={"attention_channels": 32, "norm_groups": 8,
+                                                               "cvae_channels": 16, "cvae_hidden": 32,
+                                                               "latent_size": 8})
+    (tmp_path / "gaf.yaml").write_text(json.dumps(config))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "vidaction.cli.main", "train",
+                           str(tmp_path / "gaf.yaml")], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1
+    trained = json.loads(lines[0])
+    tested = json.loads(run_cli("test", tmp_path / "gaf.yaml", f"checkpoint={tmp_path / 'ddp' / 'last.pt'}")
+                        .stdout.splitlines()[-1])
+    assert tested["average_mAP"] == pytest.approx(trained["average_mAP"])
+    assert tested["num_detections"] == trained["num_detections"]

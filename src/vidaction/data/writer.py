@@ -14,8 +14,10 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, codec: 
     """Encode ``frames`` ``(T, H, W, 3) uint8`` RGB to ``path``; H and W must be even for H.264.
 
     A constant frame rate ``fps`` is written (``time_base = 1/fps``) so frame ``i`` has pts ``i``.
-    The encoder runs on one thread: multi-threaded x264 gave different bitstreams (and decoded
-    pixels) for the same frames from run to run, and synthetic datasets must be reproducible.
+    Encoding is reproducible, as synthetic datasets must be: x264 runs on one thread and without its
+    macroblock-tree rate control (``mbtree=0``); with several threads, or with mbtree (which, on the
+    libx264 PyAV ships, read memory left over from earlier work), the same frames gave different
+    bitstreams and decoded pixels from run to run.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -36,7 +38,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, codec: 
         stream.codec_context.time_base = 1 / rate
         stream.codec_context.thread_count = 1
         if codec == "libx264":
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            stream.options = {"crf": str(crf), "preset": "veryfast", "x264-params": "mbtree=0"}
         for index, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             frame.pts = index
