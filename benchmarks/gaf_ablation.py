@@ -28,8 +28,9 @@ from vidaction.viz.tables import format_table
 ROWS = {
     "AFSD": [],
     "+ segment attention (L_ai)": [*GAF_DEMO_OPTIONS, "gaf.nonaction=false", "gaf.reconstruction=false"],
-    "+ L_n-ai": [*GAF_DEMO_OPTIONS, "gaf.nonaction=true", "gaf.reconstruction=false"],
-    "+ L_R (full GAF)": [*GAF_DEMO_OPTIONS, "gaf.nonaction=true", "gaf.reconstruction=true"],
+    "+ L_n-ai": [*GAF_DEMO_OPTIONS, "gaf.nonaction=true", "gaf.reconstruction=false", "gaf.nonaction_reg_weight=35"],
+    "+ L_R (full GAF)": [*GAF_DEMO_OPTIONS, "gaf.nonaction=true", "gaf.reconstruction=true",
+                         "gaf.nonaction_reg_weight=35"],
     # The authors' code weights the non-action background loss 35 (THUMOS14); the same rows with 1.
     "+ L_n-ai, background weight 1": [*GAF_DEMO_OPTIONS, "gaf.nonaction=true", "gaf.reconstruction=false",
                                       "gaf.nonaction_reg_weight=1"],

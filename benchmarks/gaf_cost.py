@@ -31,15 +31,15 @@ CLASSES = 20
 WINDOW, CROP = 256, 96
 
 
-def detectors(device: str = "meta"):
-    with torch.device(device):
-        plain = afsd_detector(CLASSES, create_model("i3d", num_classes=400), crop=CROP)
-        gaf = afsd_detector(CLASSES, create_model("i3d", num_classes=400), crop=CROP, attention="gaf")
+def detectors():
+    torch.manual_seed(0)
+    plain = afsd_detector(CLASSES, create_model("i3d", num_classes=400), crop=CROP)
+    gaf = afsd_detector(CLASSES, create_model("i3d", num_classes=400), crop=CROP, attention="gaf")
     return plain, gaf
 
 
 def count(model) -> tuple[int, int]:
-    mask = torch.ones(1, WINDOW, dtype=torch.bool, device="meta")
+    mask = torch.ones(1, WINDOW, dtype=torch.bool)
     return count_macs(model, (1, 3, WINDOW, CROP, CROP), extra_inputs=(mask,))
 
 
@@ -71,9 +71,7 @@ def main() -> None:
     print(f"| AFSD + GAF, deployed (no CVAE) | {(gaf_params - cvae) / 1e6:.2f} | | {gaf_macs / 1e9:.2f} | "
           f"{gaf_macs / plain_macs:.3f} |")
 
-    torch.manual_seed(0)
-    plain_head, gaf_model = detectors("cpu")
-    plain_head, attention, gaf_head = plain_head.head.train(), gaf_model.attention.train(), gaf_model.head.train()
+    plain_head, attention, gaf_head = plain.head.train(), gaf.attention.train(), gaf.head.train()
     mask = torch.ones(1, WINDOW, dtype=torch.bool)
 
     def maps():
