@@ -27,6 +27,16 @@ def write_config(path, dataset, out_dir):
     return path
 
 
+def write_gaf_config(path, dataset, out_dir):
+    """The small detector's config with a small GAF."""
+    config = json.loads(write_config(path, dataset, out_dir).read_text())
+    config["model"].update(attention="gaf", attention_options={"attention_channels": 32, "norm_groups": 8,
+                                                               "cvae_channels": 16, "cvae_hidden": 32,
+                                                               "latent_size": 8})
+    path.write_text(json.dumps(config))
+    return path
+
+
 def test_train_then_detect_one_video_with_a_timeline(detection_dataset, tmp_path):
     config = write_config(tmp_path / "detector.yaml", detection_dataset, tmp_path / "run")
     trained = json.loads(run_cli("train", config).stdout.strip().splitlines()[-1])
@@ -64,12 +74,7 @@ def test_detection_demo_prints_the_map_table(tmp_path):
 
 
 def test_visualize_features_of_a_gaf_detector(detection_dataset, tmp_path):
-    config = json.loads(write_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "gaf").read_text())
-    config["model"].update(attention="gaf", attention_options={"attention_channels": 32, "norm_groups": 8,
-                                                               "cvae_channels": 16, "cvae_hidden": 32,
-                                                               "latent_size": 8})
-    (tmp_path / "gaf.yaml").write_text(json.dumps(config))
-    run_cli("train", tmp_path / "gaf.yaml")
+    run_cli("train", write_gaf_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "gaf"))
     video = sorted((detection_dataset / "videos").glob("video_test_*.mp4"))[0]
     proc = run_cli("visualize-features", tmp_path / "gaf" / "last.pt", video, "--out", tmp_path / "features.png",
                    "--gt", detection_dataset / "annotations")
@@ -87,11 +92,7 @@ def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, 
     import sys
     from pathlib import Path
 
-    config = json.loads(write_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "ddp").read_text())
-    config["model"].update(attention="gaf", attention_options={"attention_channels": 32, "norm_groups": 8,
-                                                               "cvae_channels": 16, "cvae_hidden": 32,
-                                                               "latent_size": 8})
-    (tmp_path / "gaf.yaml").write_text(json.dumps(config))
+    write_gaf_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "ddp")
     torchrun = Path(sys.executable).with_name("torchrun")
     proc = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "vidaction.cli.main", "train",
                            str(tmp_path / "gaf.yaml")], capture_output=True, text=True, timeout=600,
