@@ -224,7 +224,9 @@ class RecipeConfig:
     backbone for ``model.pretrained`` of a fine-tuning run. Labels are not used by the
     self-supervised stages. A staged run started again in the same ``out_dir`` reuses the stages
     that finished. ``flow_hidden`` sets the widths of the HCML flow estimator's five layers (empty:
-    PWC-Net's halved, 64 64 48 32 16). ``gaf``: GAF's recognition loss (Table II) for a ``gaf_*``
+    PWC-Net's halved, 64 64 48 32 16); ``flow_levels`` puts flow estimators on further motion levels
+    (Table 1's "preliminary" supervision per level, Fig. 3), each reconstruction weighted as level
+    0's in the joint loss (empty: the first level only). ``gaf``: GAF's recognition loss (Table II) for a ``gaf_*``
     model: cross-entropy of the action-instance feature's class plus ``nonaction_weight`` x that of
     the non-action feature as background (eq. 12).
     """
@@ -239,6 +241,7 @@ class RecipeConfig:
     level_warmup_epochs: float = 1.0
     level_sync_bn: bool = False
     flow_hidden: list = field(default_factory=list)
+    flow_levels: list = field(default_factory=list)
     nonaction_weight: float = 1.0
 
     def __post_init__(self) -> None:

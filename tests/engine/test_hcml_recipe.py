@@ -36,7 +36,7 @@ def test_joint_training_logs_every_term_and_reloads_deployed(motion_dataset, tmp
     for term in ("reconstruct", "contrastive_res3", "contrastive_res4", "ce"):
         assert f'"{term}"' in logged
     model, _, _ = load_trained_model(tmp_path / "run" / "last.pt")
-    assert isinstance(model, R2Plus1D) and not hasattr(model, "flow")
+    assert isinstance(model, R2Plus1D) and not hasattr(model, "flows")
     tested = run_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt"))))
     assert tested["top1"] == pytest.approx(metrics["top1"])
 
@@ -69,7 +69,7 @@ def test_progressive_stages_freeze_lower_levels_then_train_jointly(motion_datase
     level0, level1, level2 = states
     # Level 1 trains res3 (layer2) and its predictor; everything up to level 0 stays as level 0 left it.
     for key, value in level0.items():
-        if key.startswith(("backbone.conv1", "backbone.bn1", "backbone.layer1.", "flow.")):
+        if key.startswith(("backbone.conv1", "backbone.bn1", "backbone.layer1.", "flows.")):
             assert torch.equal(value, level1[key]) and torch.equal(value, level2[key]), key
     assert _changed(level0, level1, "backbone.layer2.") and _changed(level0, level1, "predictors.res3.")
     assert not _changed(level0, level1, "backbone.layer3.") and not _changed(level0, level1, "backbone.fc.")
@@ -111,13 +111,14 @@ def test_staged_resume_must_name_a_stage_checkpoint(motion_dataset, tmp_path):
         run_training(cfg)
 
 
-def test_visualize_flow_draws_the_estimated_flow(motion_dataset, tmp_path):
+def test_visualize_flow_draws_the_estimated_flow_per_level(motion_dataset, tmp_path):
     from vidaction.cli.main import main
 
-    run_training(hcml_config(motion_dataset, tmp_path / "run"))
+    run_training(hcml_config(motion_dataset, tmp_path / "run", flow_levels=["res2", "res3"]))
+    assert '"reconstruct_res3"' in (tmp_path / "run" / "metrics.jsonl").read_text()
     video = next((motion_dataset / "videos").rglob("*.mp4"))
     model, _, _ = load_trained_model(tmp_path / "run" / "last.pt", deploy=False)
-    assert hasattr(model, "flow") and hasattr(model, "deploy")
+    assert hasattr(model, "flows") and hasattr(model, "deploy")
     assert main(["visualize-flow", str(tmp_path / "run" / "last.pt"), str(video), "--out",
                  str(tmp_path / "flow.png")]) == 0
     assert (tmp_path / "flow.png").stat().st_size > 1000

@@ -11,8 +11,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="draw the optical flow an HCML model estimates, next to the frames of a video",
         description="Run a checkpoint trained with an HCML recipe (recipe.name=hcml, hcml_progressive or "
         "hcml_pretrain) on one video (its test preprocessing, "
-        "first view) and write a PNG: the frames, then the flow its frame-reconstruction branch estimates "
-        "from the first motion level for each adjacent pair, in the Middlebury colour-wheel coding.",
+        "first view) and write a PNG: the frames, then one row per flow level (the first motion level, and "
+        "those of recipe.flow_levels) with the flow its frame-reconstruction branch estimates for each "
+        "adjacent pair of that level's steps, in the Middlebury colour-wheel coding (HCML Fig. 3).",
     )
     parser.add_argument("checkpoint", help="a checkpoint written by 'vidaction train' with an HCML recipe")
     parser.add_argument("video", help="video file or frame folder")
@@ -36,12 +37,13 @@ def run(args: argparse.Namespace) -> int:
     clip = load_test_clip(cfg.data, args.video)[0]
     model.eval()
     with torch.no_grad():
-        flow = model(clip.unsqueeze(0), return_motion=True).flow[0]
+        output = model(clip.unsqueeze(0), return_motion=True)
     mean = torch.tensor(cfg.data.mean).view(3, 1, 1, 1)
     std = torch.tensor(cfg.data.std).view(3, 1, 1, 1)
     frames = (clip * std + mean).clamp(0, 1).permute(1, 2, 3, 0).numpy()
-    level = model.levels[0]
-    flow_grid(frames[: args.frames], {level: flow.transpose(0, 1)[: args.frames - 1].numpy()}, args.out,
-              title=f"{args.video}: flow estimated at {level}")
+    flows = {level: flow[0].transpose(0, 1)[: max((args.frames - 1) // output.flow_strides[level], 1)].numpy()
+             for level, flow in output.flows.items()}
+    flow_grid(frames[: args.frames], flows, args.out, strides=output.flow_strides,
+              title=f"{args.video}: flow estimated at {', '.join(flows)}")
     print(f"wrote {args.out}")
     return 0

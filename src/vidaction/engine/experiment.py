@@ -156,6 +156,14 @@ def _run_hcml_progressive(cfg: ExperimentConfig, log) -> dict[str, Any]:
     return {**metrics, "pretrained": str(pretrained)}
 
 
+def _hcml_net(backbone: nn.Module, cfg: ExperimentConfig) -> HCMLNet:
+    """The backbone with HCML's side branches as ``cfg.recipe`` sizes them."""
+    try:
+        return HCMLNet(backbone, flow_hidden=cfg.recipe.flow_hidden or None, flow_levels=cfg.recipe.flow_levels or None)
+    except ValueError as exc:
+        raise ConfigError(f"HCML's side branches cannot be built: {exc}") from exc
+
+
 def _check_motion(model: nn.Module, cfg: ExperimentConfig) -> None:
     if not getattr(model, "motion_levels", ()):
         raise ConfigError(f"recipe.name={cfg.recipe.name} needs a backbone with prime motion blocks: set "
@@ -200,7 +208,7 @@ def _run_single(cfg: ExperimentConfig, log, stage: int | None = None, init: str 
     if cfg.recipe.name in HCML_RECIPES:
         _check_motion(model, cfg)
         pretrained_cfg = model.pretrained_cfg
-        model = HCMLNet(model, flow_hidden=cfg.recipe.flow_hidden or None)
+        model = _hcml_net(model, cfg)
         model.pretrained_cfg = pretrained_cfg
         if init is not None:
             model.load_state_dict(load_checkpoint(init)["model"])
@@ -244,7 +252,7 @@ def load_trained_model(checkpoint_path: str | Path,
     if cfg.recipe.name in HCML_RECIPES and deploy:
         weights = {k.removeprefix("backbone."): v for k, v in weights.items() if k.startswith("backbone.")}
     elif cfg.recipe.name in HCML_RECIPES:
-        model = HCMLNet(model, flow_hidden=cfg.recipe.flow_hidden or None)
+        model = _hcml_net(model, cfg)
     model.load_state_dict(weights)
     model.pretrained_cfg = state.get("pretrained_cfg", getattr(model, "pretrained_cfg", {}))
     return model, cfg, class_names

@@ -16,15 +16,20 @@ from vidaction.models.motion.hcml import HCMLOutput
 def hcml_terms(output: HCMLOutput, frames: Tensor, num_locations: int = 16, temperature: float = 0.07,
                zeta: float = DEFAULT_ZETA, generator: torch.Generator | None = None,
                only: str | None = None) -> dict[str, Tensor]:
-    """The unweighted self-supervised terms: ``"reconstruct"`` (eqs. 3-4 on the flow from ``P^0``) and
+    """The unweighted self-supervised terms: ``"reconstruct"`` (eqs. 3-4 on the flow from ``P^0``),
+    ``"reconstruct_<level>"`` for further flow levels (the frames their temporal stride apart), and
     ``"contrastive_<level>"`` (eq. 2) per level > 0; ``only`` computes just the term of that name
     (one stage of the progressive phase)."""
-    names = ["reconstruct", *(f"contrastive_{level}" for level in output.predictions)]
+    flow_names = {level: "reconstruct" if index == 0 else f"reconstruct_{level}"
+                  for index, level in enumerate(output.flows)}
+    names = [*flow_names.values(), *(f"contrastive_{level}" for level in output.predictions)]
     if only is not None and only not in names:
         raise ValueError(f"no HCML loss term {only!r}; this network has {names}")
     terms = {}
-    if only in (None, "reconstruct"):
-        terms["reconstruct"] = reconstruction_loss(frames.float(), output.flow.float(), zeta)
+    for level, name in flow_names.items():
+        if only in (None, name):
+            stride = output.flow_strides[level]
+            terms[name] = reconstruction_loss(frames[:, :, ::stride].float(), output.flows[level].float(), zeta)
     for level, prediction in output.predictions.items():
         if only not in (None, f"contrastive_{level}"):
             continue
@@ -41,8 +46,8 @@ def hcml_losses(output: HCMLOutput, frames: Tensor, labels: Tensor | None, recon
                 generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """``(total, terms)`` of eq. 5; ``labels=None`` leaves out the classification term."""
     terms = hcml_terms(output, frames, num_locations, temperature, zeta, generator)
-    total = reconstruction_weight * terms["reconstruct"] + contrastive_weight * sum(
-        value for key, value in terms.items() if key.startswith("contrastive_"))
+    total = reconstruction_weight * sum(value for key, value in terms.items() if key.startswith("reconstruct")) + \
+        contrastive_weight * sum(value for key, value in terms.items() if key.startswith("contrastive_"))
     if labels is not None:
         terms["ce"] = F.cross_entropy(output.scores.float(), labels)
         total = total + terms["ce"]

@@ -50,20 +50,26 @@ def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndar
     return 1 - radius[..., None] * (1 - hue)
 
 
-def flow_grid(frames: np.ndarray, flows: dict[str, np.ndarray], path: str | Path, title: str = "") -> Path:
+def flow_grid(frames: np.ndarray, flows: dict[str, np.ndarray], path: str | Path, title: str = "",
+              strides: dict[str, int] | None = None) -> Path:
     """Rows: the frames ``(T, H, W, 3)`` in [0, 1], then one row per level of colour-coded flows
-    ``{level: (T', 2, h, w)}`` (``T' <= T`` pairs, column ``t`` shows the flow of pair ``(t, t+1)``;
-    each level is scaled by its own largest magnitude, printed in its row label)."""
-    columns = max(len(frames), *(len(f) for f in flows.values()))
+    ``{level: (T', 2, h, w)}``. A level of temporal stride ``r`` (``strides``, default 1) pairs frames
+    ``r`` apart, so its pair ``t``, frames ``(t r, (t + 1) r)``, stands in column ``t r``; each level
+    is scaled by its own largest magnitude (pixels of its own map), printed in its row label."""
+    strides = strides or {}
+    columns = max(len(frames), *(len(f) * strides.get(level, 1) for level, f in flows.items()))
     fig, axes = plt.subplots(1 + len(flows), columns, figsize=(1.6 * columns, 1.6 * (1 + len(flows))), squeeze=False)
     for c in range(columns):
         if c < len(frames):
             axes[0, c].imshow(frames[c])
             axes[0, c].set_title(f"frame {c}", fontsize=7)
     for r, (level, flow) in enumerate(flows.items(), 1):
+        stride = strides.get(level, 1)
         peak = float(np.hypot(flow[:, 0], flow[:, 1]).max())
-        for c in range(len(flow)):
-            axes[r, c].imshow(flow_to_rgb(flow[c], peak))
+        for t in range(len(flow)):
+            axes[r, t * stride].imshow(flow_to_rgb(flow[t], peak))
+            if stride > 1:
+                axes[r, t * stride].set_title(f"{t * stride}->{(t + 1) * stride}", fontsize=6)
         axes[r, 0].set_ylabel(f"{level}\nmax {peak:.2f} px", fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
