@@ -394,20 +394,25 @@ class DetectorConfig:
 class DetectionLossConfig:
     """AFSD's loss weights (:func:`vidaction.losses.detection.afsd_loss`): ``piou`` gates the refined
     regression, ``loc_weight`` the coarse and refined tIoU/L1 terms, ``cls_weight`` the focal terms,
-    ``boundary_weight`` / ``branch_boundary_weight`` the start/end consistency terms."""
+    ``boundary_weight`` / ``branch_boundary_weight`` the start/end consistency terms;
+    ``contrastive_weight`` the boundary contrastive term (AFSD's and GAF's ``ssl = 0.1``) on a second
+    forward of the training windows with a background stretch pasted into an instance
+    (:mod:`vidaction.data.boundary_augment`); 0 skips that forward."""
 
     piou: float = 0.5
     loc_weight: float = 10.0
     cls_weight: float = 1.0
     boundary_weight: float = 1.0
     branch_boundary_weight: float = 0.1
+    contrastive_weight: float = 0.1
     focal_gamma: float = 2.0
     background_alpha: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.piou < 1.0:
             raise ConfigError(f"loss.piou must lie in [0, 1), got {self.piou}")
-        if min(self.loc_weight, self.cls_weight, self.boundary_weight, self.branch_boundary_weight) < 0:
+        if min(self.loc_weight, self.cls_weight, self.boundary_weight, self.branch_boundary_weight,
+               self.contrastive_weight) < 0:
             raise ConfigError("loss weights must be >= 0")
         if not 0.0 < self.background_alpha < 1.0:
             raise ConfigError(f"loss.background_alpha must lie in (0, 1), got {self.background_alpha}")

@@ -258,6 +258,33 @@ def test_collate_stacks_inputs_and_keeps_targets_as_lists(tmp_path):
     assert empty["input"] is None and empty["mask"] is None and empty["bad"] == ["x"]
 
 
+
+def test_boundary_contrast_adds_an_augmented_copy_and_keeps_the_plain_item(tmp_path):
+    # 5 fps: the instances span steps [10, 40] and [60, 65]; the shortest (5 steps) sets the paste length.
+    video = feature_video(tmp_path, "aug", 100, offset=0.0, segments=[[2.0, 8.0], [12.0, 13.0]], labels=[0, 1])
+    plain = DetectionWindowDataset([video], FeatureSource(6), 2, train=True, window=80, stride=20)
+    augmenting = DetectionWindowDataset([video], FeatureSource(6), 2, train=True, window=80, stride=20,
+                                        boundary_contrast=True)
+    assert augmenting.paste_lengths == [5]
+    items = [augmenting[i] for i in range(len(augmenting))]
+    for i, item in enumerate(items):
+        assert set(item) == ITEM_KEYS | {"contrast"}
+        assert all(torch.equal(item[key], plain[i][key]) for key in ("input", "mask", "segments"))
+    found = [item for item in items if item["contrast"] is not None]
+    assert found
+    for item in found:
+        augmented, proposals = item["contrast"]
+        assert augmented.shape == item["input"].shape and not torch.equal(augmented, item["input"])
+        halves = float(proposals[0, 1] - proposals[0, 0] + proposals[1, 1] - proposals[1, 0])
+        lengths = (item["segments"][:, 1] - item["segments"][:, 0]).tolist()
+        assert any(halves == pytest.approx(length) for length in lengths if length > 10)  # an instance split
+    batch = collate_detection(items)
+    x, mask, proposals = batch["contrast"]
+    assert x.shape == (len(found), 6, 80) and mask.shape == (len(found), 80) and proposals.shape == (len(found), 3, 2)
+    assert collate_detection([plain[0]])["contrast"] is None
+    test_set = DetectionWindowDataset([video], FeatureSource(6), 2, train=False, window=80, boundary_contrast=True)
+    assert "contrast" not in test_set[0]
+
 @pytest.fixture
 def ramp_video(tmp_path, ramp):
     """40 frames at 10 fps, 40x48, frame ``i`` gray level ``5 i``, and its record (4 s)."""

@@ -35,7 +35,8 @@ def feature_config(dataset, out_dir, epochs=2, **data):
 
 
 def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, monkeypatch):
-    cfg = feature_config(detection_dataset, tmp_path / "run")
+    # 48-step windows: 6 of the 17 training windows get AFSD's boundary-contrastive augmentation.
+    cfg = feature_config(detection_dataset, tmp_path / "run", window=48)
     assert isinstance(cfg, DetectionExperimentConfig)
     metrics = run_detection_training(cfg)
     assert {"mAP@0.1", "mAP@0.3", "mAP@0.5", "average_mAP", "best_average_mAP"} <= metrics.keys()
@@ -44,7 +45,7 @@ def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, 
                  "history.json", "curves.png", "metrics.jsonl"):
         assert (tmp_path / "run" / name).is_file(), name
     logged = (tmp_path / "run" / "metrics.jsonl").read_text()
-    for term in ("loc", "cls", "refined_loc", "refined_cls", "quality", "start", "end"):
+    for term in ("loc", "cls", "refined_loc", "refined_cls", "quality", "start", "end", "contrastive"):
         assert f'"{term}"' in logged
     classes = (tmp_path / "run" / "classes.txt").read_text().split()
     assert len(read_results_json(tmp_path / "run" / "predictions.json", classes)) == metrics["num_detections"]
@@ -56,7 +57,7 @@ def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, 
     assert fused["streams"] == 2 and fused["average_mAP"] == pytest.approx(metrics["average_mAP"])
 
     straight = load_checkpoint(tmp_path / "run" / "last.pt")
-    first = feature_config(detection_dataset, tmp_path / "resumed", epochs=2)
+    first = feature_config(detection_dataset, tmp_path / "resumed", epochs=2, window=48)
     original = DetectionTrainer.train_one_epoch
 
     def stop_in_the_second_epoch(self, epoch):

@@ -90,7 +90,10 @@ DETECTION_SPEC_OVERRIDES: dict[str, list[str]] = {"gaf": list(GAF_DEMO_OPTIONS)}
 DETECTION_TIOU = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 
 # AFSD on the synthetic features: 5 steps per second, windows of 128 steps (25.6 s) every 16 in
-# training and 64 at test time; a 128-channel head (AFSD: 512) on 5 levels (strides 1-16).
+# training and 64 at test time; a 128-channel head (AFSD: 512) on 5 levels (strides 1-16). Without
+# AFSD's boundary contrastive term (loss.contrastive_weight, 0.1 by default): its second forward on
+# the augmented windows costs about half a step more and would take both rows past 5 minutes on 2
+# cores; benchmarks/gaf_ablation.py has an AFSD row with it.
 DETECTION_DEMO_CONFIG = {
     "task": "detection",
     "data": {"input": "features", "media_template": "{}.npy", "feature_channels": 128, "window": 128,
@@ -99,6 +102,7 @@ DETECTION_DEMO_CONFIG = {
               "norm_groups": 16},
     "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "grad_clip": 5.0},
     "schedule": {"epochs": 20, "warmup_epochs": 1, "policy": "cosine"},
+    "loss": {"contrastive_weight": 0.0},
     "train": {"amp": False, "channels_last": False, "tensorboard": False, "eval_every": 2},
     "test": {"tiou_thresholds": DETECTION_TIOU},
 }

@@ -51,7 +51,11 @@ Item (a dict; the detector, losses and trainer rely on exactly these keys):
 - ``"labels"``: int64 ``(K,)`` in ``0 .. num_classes - 1`` (no background class);
 - ``"video_id"``: str; ``"window_start"``: int, steps from the video start; ``"index"``: int;
 - ``"seconds_per_step"``: float; ``"time_offset"``: float, the time of step 0, so that
-  ``seconds = time_offset + (window_start + position) * seconds_per_step`` (:func:`steps_to_seconds`).
+  ``seconds = time_offset + (window_start + position) * seconds_per_step`` (:func:`steps_to_seconds`);
+- with ``boundary_contrast`` (training only): ``"contrast"``, ``(input, proposals (3, 2))`` of AFSD's
+  boundary-contrastive augmentation (:mod:`vidaction.data.boundary_augment`, its own draw
+  ``default_rng((seed, e, i, 1))``, so the plain item is the same with or without it), or ``None``
+  when the window has no instance and background long enough.
 
 Bad input. Annotations are checked when the dataset is built, against the video's duration (the
 record's, else the media's): a segment with a non-finite bound, ``end < start``, a start at or past
@@ -90,6 +94,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
+from vidaction.data.boundary_augment import paste_background, paste_length
 from vidaction.data.dataset import FrameReader
 from vidaction.data.errors import AnnotationError, VideoDecodeError
 from vidaction.data.flow import FlowReader
@@ -463,13 +468,14 @@ class DetectionWindowDataset(Dataset):
 
     ``window`` steps per item (``fixed_length`` replaces windows by whole videos resampled to that
     many steps), ``stride`` between window starts (default AFSD's 30 in training, 128 at test time),
-    ``min_overlap`` for truncated training targets, ``boundary_tolerance`` in seconds.
+    ``min_overlap`` for truncated training targets, ``boundary_tolerance`` in seconds;
+    ``boundary_contrast`` adds AFSD's boundary-contrastive augmentation to training items.
     """
 
     def __init__(self, videos: Sequence[DetectionVideo], source: Source, num_classes: int, train: bool,
                  window: int = 256, stride: int | None = None, min_overlap: float = 0.5,
                  fixed_length: int | None = None, boundary_tolerance: float = 1.0, seed: int = 0,
-                 skip_bad: bool = False) -> None:
+                 skip_bad: bool = False, boundary_contrast: bool = False) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         if fixed_length is not None and fixed_length < 1:
@@ -482,6 +488,8 @@ class DetectionWindowDataset(Dataset):
         self.window = fixed_length or window
         self.stride = stride if stride is not None else (AFSD_TRAIN_STRIDE if train else AFSD_TEST_STRIDE)
         self.fixed_length = fixed_length
+        self.boundary_contrast = boundary_contrast and train
+        self.paste_lengths: list[int] = []
         self.seed = seed
         self.epoch = 0
         self.videos: list[DetectionVideo] = []
@@ -514,6 +522,8 @@ class DetectionWindowDataset(Dataset):
             number = len(self.videos)
             self.videos.append(video)
             self.timelines.append(timeline)
+            if self.boundary_contrast:
+                self.paste_lengths.append(paste_length(np.concatenate([t[:, 1] - t[:, 0] for _, t, _ in planned])))
             self.windows.extend(DetectionWindow(number, start, targets.astype(np.float32), classes.astype(np.int64))
                                 for start, targets, classes in planned)
 
@@ -546,6 +556,10 @@ class DetectionWindowDataset(Dataset):
             data = torch.cat([data, padding], dim=1)
         mask = torch.zeros(self.window, dtype=torch.bool)
         mask[:count] = True
+        if self.boundary_contrast:
+            augmented = paste_background(data, window.segments, count, self.paste_lengths[window.video],
+                                         np.random.default_rng((self.seed, epoch, index, 1)))
+            item["contrast"] = None if augmented is None else (augmented.input, augmented.proposals)
         return {**item, "input": data, "mask": mask}
 
 
@@ -566,4 +580,17 @@ def collate_detection(items: list[dict[str, Any]]) -> dict[str, Any]:
         "time_offset": torch.tensor([item["time_offset"] for item in good], dtype=torch.float64),
         "index": torch.tensor([item["index"] for item in good], dtype=torch.long),
         "bad": [item["error"] for item in items if item["input"] is None],
+        **_collate_contrast(good),
     }
+
+
+def _collate_contrast(good: list[dict[str, Any]]) -> dict[str, Any]:
+    """The augmented windows of the items that have one (``boundary_contrast``), stacked with their
+    masks and proposals: ``"contrast"`` ``(input (B', C, T, ...), mask (B', T), proposals (B', 3, 2))``,
+    ``None`` when there is none."""
+    kept = [item for item in good if item.get("contrast") is not None]
+    if not kept:
+        return {"contrast": None}
+    return {"contrast": (torch.stack([item["contrast"][0] for item in kept]),
+                         torch.stack([item["mask"] for item in kept]),
+                         torch.stack([item["contrast"][1] for item in kept]))}

@@ -2,7 +2,9 @@
 loop and a :class:`~vidaction.engine.trainer.Trainer` whose metric is the detection mAP.
 
 - :class:`DetectionObjective`: AFSD's loss (:func:`vidaction.losses.detection.afsd_loss`) of the
-  detector's raw output on a batch of windows.
+  detector's raw output on a batch of windows, plus ``loss.contrastive_weight`` x the boundary
+  contrastive term (:func:`~vidaction.losses.detection.boundary_contrastive_loss`) of a second
+  forward on the windows' augmented copies (:class:`DetectionInputs` ``contrast``).
 - :func:`predict_detections`: every test window through the detector (one stream, or several whose
   raw outputs are averaged, GAF Sec. IV-B), decoded to candidates in seconds, merged per video by
   per-class soft-NMS (:mod:`vidaction.evaluation.postprocess`); windows may be spread over batches
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -32,11 +34,38 @@ from vidaction.engine.trainer import Trainer
 from vidaction.evaluation.detection import Detections, evaluate_detection, threshold_key, write_results_json
 from vidaction.evaluation.postprocess import Candidates, decode_windows, fuse_streams, merge_video_detections, \
     window_candidates
-from vidaction.losses.detection import afsd_loss
+from vidaction.losses.detection import afsd_loss, boundary_contrastive_loss
+
+
+class DetectionInputs(NamedTuple):
+    """A training batch's windows ``x`` ``(B, C, T, ...)`` and ``mask`` ``(B, T)``; ``contrast``: the
+    augmented copies of those that have one, ``(input (B', C, T, ...), mask (B', T), proposals
+    (B', 3, 2))``, or ``None``."""
+
+    x: Tensor
+    mask: Tensor
+    contrast: tuple[Tensor, Tensor, Tensor] | None = None
+
+
+def unwrapped(net: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (``net`` itself otherwise). The second
+    forward of a step (on the augmented windows) runs on it: its parameters are among the first
+    forward's, whose backward hooks all-reduce the gradients both forwards sum into, and a second
+    forward through the wrapper would redo its bookkeeping of unused parameters."""
+    return getattr(net, "module", net)
+
+
+def add_contrastive_term(total: Tensor, terms: dict[str, Tensor], output, proposals: Tensor,
+                         weight: float) -> Tensor:
+    """``total + weight x`` the boundary contrastive loss of ``output`` (the forward of the augmented
+    windows), logged unweighted as ``terms["contrastive"]``."""
+    terms["contrastive"] = boundary_contrastive_loss(output, proposals, weight=1.0)
+    return total + weight * terms["contrastive"]
 
 
 class DetectionObjective:
-    """AFSD's weighted loss; ``inputs = (x, mask)``, ``targets = [(segments (K, 2), labels (K,))]``."""
+    """AFSD's weighted loss; ``inputs``: :class:`DetectionInputs`, ``targets = [(segments (K, 2),
+    labels (K,))]``."""
 
     def __init__(self, cfg: DetectionLossConfig) -> None:
         self.cfg = cfg
@@ -44,20 +73,24 @@ class DetectionObjective:
     def to(self, device: torch.device) -> "DetectionObjective":
         return self
 
-    def __call__(self, net: nn.Module, inputs: tuple[Tensor, Tensor],
+    def __call__(self, net: nn.Module, inputs: DetectionInputs,
                  targets: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Any, dict[str, Tensor]]:
-        x, mask = inputs
-        output = net(x, mask)
+        output = net(inputs.x, inputs.mask)
         total, terms = afsd_loss(output, targets, piou=self.cfg.piou, loc_weight=self.cfg.loc_weight,
                                  cls_weight=self.cfg.cls_weight, boundary_weight=self.cfg.boundary_weight,
                                  branch_boundary_weight=self.cfg.branch_boundary_weight,
                                  focal_gamma=self.cfg.focal_gamma, background_alpha=self.cfg.background_alpha)
+        if inputs.contrast is not None and self.cfg.contrastive_weight > 0:
+            x, mask, proposals = inputs.contrast
+            total = add_contrastive_term(total, terms, unwrapped(net)(x, mask), proposals, self.cfg.contrastive_weight)
         return total, output, terms
 
 
-def batch_to_device(batch: dict[str, Any], device: torch.device) -> tuple[tuple[Tensor, Tensor], list]:
-    """``((x, mask), targets)`` of a :func:`~vidaction.data.detection_dataset.collate_detection` batch."""
-    inputs = (batch["input"].to(device, non_blocking=True), batch["mask"].to(device, non_blocking=True))
+def batch_to_device(batch: dict[str, Any], device: torch.device) -> tuple[DetectionInputs, list]:
+    """``(inputs, targets)`` of a :func:`~vidaction.data.detection_dataset.collate_detection` batch."""
+    contrast = batch.get("contrast")
+    inputs = DetectionInputs(batch["input"].to(device, non_blocking=True), batch["mask"].to(device, non_blocking=True),
+                             None if contrast is None else tuple(t.to(device, non_blocking=True) for t in contrast))
     targets = [(s.to(device), l.to(device)) for s, l in zip(batch["segments"], batch["labels"])]
     return inputs, targets
 

@@ -67,8 +67,9 @@ def build_source(cfg: DetectionDataConfig) -> FrameSource | FeatureSource:
 
 
 def build_detection_dataset(cfg: DetectionDataConfig, split: str, class_names: list[str] | None = None,
-                            seed: int = 0) -> tuple[DetectionWindowDataset, list[str]]:
-    """The windows of ``split``; videos whose media cannot be read are left out and listed, and more
+                            seed: int = 0, boundary_contrast: bool = False) -> tuple[DetectionWindowDataset, list[str]]:
+    """The windows of ``split`` (training items with AFSD's boundary-contrastive augmentation when
+    ``boundary_contrast``); videos whose media cannot be read are left out and listed, and more
     than ``data.max_bad_fraction`` of them stops the run before training."""
     videos, names = read_split(cfg, split, class_names)
     if not videos:
@@ -78,7 +79,8 @@ def build_detection_dataset(cfg: DetectionDataConfig, split: str, class_names: l
     dataset = DetectionWindowDataset(videos, build_source(cfg), len(names), train, window=cfg.window,
                                      stride=cfg.train_stride if train else cfg.test_stride,
                                      min_overlap=cfg.min_overlap, fixed_length=cfg.fixed_length or None,
-                                     boundary_tolerance=cfg.boundary_tolerance, seed=seed, skip_bad=True)
+                                     boundary_tolerance=cfg.boundary_tolerance, seed=seed, skip_bad=True,
+                                     boundary_contrast=boundary_contrast)
     if dataset.bad_videos:
         listed = "\n  ".join(dataset.bad_videos[:10])
         message = f"{len(dataset.bad_videos)} of {len(videos)} {split} videos cannot be read:\n  {listed}"
@@ -131,7 +133,8 @@ def run_detection_training(cfg: DetectionExperimentConfig, log=print) -> dict[st
     distributed.init_distributed()
     try:
         seed_everything(cfg.train.seed + distributed.rank())
-        train_set, class_names = build_detection_dataset(cfg.data, "train", seed=cfg.train.seed)
+        train_set, class_names = build_detection_dataset(cfg.data, "train", seed=cfg.train.seed,
+                                                         boundary_contrast=cfg.loss.contrastive_weight > 0)
         val_set, _ = build_detection_dataset(cfg.data, "val", class_names, seed=cfg.train.seed)
         num_classes = cfg.model.num_classes or len(class_names)
         if num_classes != len(class_names):

@@ -9,7 +9,9 @@ Each iteration (``gaf.alternate=iteration``; or whole epochs in turn with ``epoc
    optimiser, the CVAE frozen: ``phase="segment"`` gives the head's output on ``F'`` and on the
    non-action maps, and the loss is eq. 14's ``L_d`` (:func:`vidaction.losses.gaf.gaf_detection_loss`)
    plus ``w_e * L_R`` (eq. 15) with ``w_e = representation_weight * min(e + 1, E) / E`` over the
-   ramp's ``E`` epochs (the authors' code, ``train.py``).
+   ramp's ``E`` epochs (the authors' code, ``train.py``), plus ``loss.contrastive_weight`` x AFSD's
+   boundary contrastive term of the head's output on the augmented windows' enhanced features
+   (the authors' ``train.py`` runs it on the foreground features of the ``ssl`` clips).
 
 A non-finite term in either step stops the run before that step's update, naming the term
 (``reconstruction``, ``kl``, ``representation``, ...). Windows whose lambda collapsed to all 0 or all
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 
 from vidaction.config import DetectionLossConfig, GAFConfig
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.detection import DetectionTrainer
+from vidaction.engine.detection import DetectionInputs, DetectionTrainer, add_contrastive_term, unwrapped
 from vidaction.engine.optim import build_optimizer, build_scheduler
 from vidaction.engine.trainer import log_message
 from vidaction.losses.cvae import cvae_loss, representation_loss
@@ -51,10 +53,9 @@ class GAFObjective:
     def representation_weight(self) -> float:
         return self.gaf_cfg.representation_weight * min(self.epoch + 1, self.ramp) / self.ramp
 
-    def __call__(self, net: nn.Module, inputs: tuple[Tensor, Tensor],
+    def __call__(self, net: nn.Module, inputs: DetectionInputs,
                  targets: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Any, dict[str, Tensor]]:
-        x, mask = inputs
-        step = net(x, mask, phase="segment", nonaction=self.gaf_cfg.nonaction)
+        step = net(inputs.x, inputs.mask, phase="segment", nonaction=self.gaf_cfg.nonaction)
         loss, g = self.loss_cfg, self.gaf_cfg
         total, terms = gaf_detection_loss(
             step.gaf, targets, step.action, step.nonaction, alpha=g.alpha, beta=g.beta,
@@ -65,6 +66,10 @@ class GAFObjective:
         if step.gaf.frame is not None:
             terms["representation"] = representation_loss(step.gaf.frame)
             total = total + self.representation_weight() * terms["representation"]
+        if inputs.contrast is not None and loss.contrastive_weight > 0:
+            x, mask, proposals = inputs.contrast
+            augmented = unwrapped(net)(x, mask, phase="segment", nonaction=False)
+            total = add_contrastive_term(total, terms, augmented.action, proposals, loss.contrastive_weight)
         self.last_collapsed = step.gaf.num_collapsed
         return total, step.action, terms
 
@@ -116,13 +121,12 @@ class GAFDetectionTrainer(DetectionTrainer):
 
     def train_step(self, inputs: Any, targets: Any, epoch: int) -> tuple[Tensor, Any, dict[str, Tensor]]:
         update_cvae, update_detector = self.phases(epoch)
-        x, mask = inputs
         terms: dict[str, Tensor] = {}
         loss, output = None, None
         if update_cvae:
             buffers = [b.detach().clone() for b in self.model.buffers()]
             with torch.autocast(self.device.type, enabled=self.use_amp):
-                gaf = self.net(x, mask, phase="cvae")
+                gaf = self.net(inputs.x, inputs.mask, phase="cvae")
                 loss, terms = cvae_loss(gaf.frame, beta=self.gaf_cfg.kl_weight)
             self.check_finite(loss, terms, buffers, epoch)
             self.optimizer_step(loss, self.cvae_optimizer, self.cvae_params, self.cvae_scaler,

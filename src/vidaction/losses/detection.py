@@ -25,7 +25,8 @@ input steps (frames, or feature steps with pre-extracted features):
   probability, trained by BCE against AFSD's start/end labels (:func:`boundary_activation_targets`),
   plus ``0.1 x`` the same on the level-0 boundary features of both refinement branches against
   labels taken at every ``stride``-th step; and boundary contrastive learning
-  (:func:`boundary_contrastive_loss`, the ``ssl`` branch), a triplet loss on an augmented window.
+  (:func:`boundary_contrastive_loss`, the ``ssl`` branch), a triplet loss on an augmented window
+  (:mod:`vidaction.data.boundary_augment`).
 - Weights (``train.py`` with ``config.py`` defaults): ``lw = 10`` on both localisation terms,
   ``cw = 1`` on both class terms and the quality term, 1 on the start and end terms, ``ssl = 0.1``
   on the triplet term with per-feature weights ``(1, 0.1, 0.1)``.
