@@ -165,6 +165,8 @@ def test_visualize_attention(trained, motion_dataset, tmp_path):
     assert Image.open(png).size[0] > 400
     plain = run_cli("visualize-attention", out / "last.pt", video, "--out", png, check=False)
     assert plain.returncode == 2 and "has no attention blocks" in plain.stderr
+    no_gaf = run_cli("visualize-features", out / "last.pt", video, "--out", png, check=False)
+    assert no_gaf.returncode == 2 and "has no GAF attention: train model.name=gaf_i3d" in no_gaf.stderr
 
 
 def test_mfr_recipe_trains_teacher_then_student(trained, motion_dataset, tmp_path):

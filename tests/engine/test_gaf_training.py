@@ -122,7 +122,8 @@ def test_nan_kl_stops_and_collapse_is_warned(detection_dataset, tmp_path, monkey
     assert "GAF attention collapsed (lambda all 0 or all 1)" in capsys.readouterr().err
 
 
-def test_gaf_recognition_recipe_on_a_tiny_i3d(motion_dataset, tmp_path):
+def test_gaf_recognition_recipe_on_a_tiny_i3d(motion_dataset, tmp_path, capsys):
+    from vidaction.cli.main import main
     from vidaction.config import ConfigError
     from vidaction.engine.experiment import load_trained_model, run_training
 
@@ -142,6 +143,10 @@ def test_gaf_recognition_recipe_on_a_tiny_i3d(motion_dataset, tmp_path):
     assert '"clf_ai"' in logged and '"clf_nai"' in logged
     model, _, classes = load_trained_model(tmp_path / "rec" / "last.pt")
     assert model.eval()(torch.randn(1, 3, 8, 32, 32)).shape == (1, len(classes))
+    video = next((motion_dataset / "videos").rglob("*.mp4"))
+    assert main(["visualize-features", str(tmp_path / "rec" / "last.pt"), str(video), "--out",
+                 str(tmp_path / "fig6.png")]) == 0
+    assert (tmp_path / "fig6.png").stat().st_size > 5000 and "predicted " in capsys.readouterr().out
     tree["model"] = {"name": "i3d", "options": {"base_width": 8}}
     with pytest.raises(ConfigError, match="recipe.name=gaf trains GAF's recognition loss: use a gaf_\\* model"):
         run_training(config_from_dict(tree))

@@ -302,6 +302,26 @@ def test_recognition_wrapper_shapes_interface_and_pooling():
         create_model("gaf_i3d", num_classes=(3, 4), num_frames=16, base_width=8)
 
 
+
+def test_recognition_enhanced_maps_weight_the_last_map_by_lambda():
+    torch.manual_seed(0)
+    model = create_model("gaf_tsm_r50", num_classes=3, num_frames=8, base_width=8, input_size=64, dropout=0.0).eval()
+    clip = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        features = model.forward_features(clip)
+        original, action, nonaction, lambdas = model.enhanced_maps(features)
+    steps = original.shape[2]
+    assert original.shape == action.shape == nonaction.shape and lambdas.shape == (1, steps)
+    assert torch.allclose(original, features[model.feature_name].mean(dim=(3, 4)))
+    weights = lambdas / (lambdas.sum(-1, keepdim=True) + model.eps)
+    assert torch.allclose(action, original * steps * weights[:, None], atol=1e-6)
+    # The action- and non-action-weighted maps add up to twice the map where lambda is constant.
+    torch.nn.init.zeros_(model.attention_head.score.weight)
+    with torch.no_grad():
+        original, action, nonaction, lambdas = model.enhanced_maps(features)
+    assert torch.allclose(lambdas, lambdas[:, :1].expand_as(lambdas))
+    assert torch.allclose(action, original, atol=1e-5) and torch.allclose(nonaction, original, atol=1e-5)
+
 def test_recognition_wrapper_trains():
     torch.manual_seed(0)
     model = create_model("gaf_i3d", num_classes=3, num_frames=16, base_width=8, dropout=0.0).train()

@@ -628,6 +628,17 @@ class GAFClassifier(nn.Module):
     def forward_head(self, features: dict[str, Tensor]) -> Tensor:
         return self.attend(features).scores
 
+    def enhanced_maps(self, features: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(original, action, nonaction, lambdas)`` over the last map's steps: the map averaged over
+        space ``(N, C, T')``, it weighted as eq. 10's ``F'`` by ``lambda`` and by ``1 - lambda``
+        (``T' w_t``, so a constant lambda leaves it unchanged), and ``lambda`` ``(N, T')`` (GAF Fig. 6)."""
+        output = self.attend(features)
+        pooled = pool_space(features[self.feature_name])
+        mask = pooled.new_ones(pooled.shape[0], pooled.shape[2], dtype=torch.bool)
+        action, nonaction = (_weighted_maps([pooled], [attention_weights(weights, mask, self.eps)], [mask])[0]
+                             for weights in (output.lambdas, 1.0 - output.lambdas))
+        return pooled, action, nonaction, output.lambdas
+
     def forward(self, x: Tensor, return_attention: bool = False) -> Tensor | GAFClassifierOutput:
         """Scores ``(N, K)``; with ``return_attention`` the whole :class:`GAFClassifierOutput`."""
         output = self.attend(self.forward_features(x))
