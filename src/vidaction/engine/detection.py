@@ -47,19 +47,22 @@ class DetectionInputs(NamedTuple):
     contrast: tuple[Tensor, Tensor, Tensor] | None = None
 
 
-def unwrapped(net: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper (``net`` itself otherwise). The second
-    forward of a step (on the augmented windows) runs on it: its parameters are among the first
-    forward's, whose backward hooks all-reduce the gradients both forwards sum into, and a second
-    forward through the wrapper would redo its bookkeeping of unused parameters."""
-    return getattr(net, "module", net)
+def add_contrastive_term(total: Tensor, terms: dict[str, Tensor], net: nn.Module,
+                         contrast: tuple[Tensor, Tensor, Tensor] | None, weight: float) -> Tensor:
+    """``total + weight x`` the boundary contrastive loss of the detector's output on the augmented
+    windows ``contrast = (x, mask, proposals)``, logged unweighted as ``terms["contrastive"]``;
+    ``total`` itself when there are none or ``weight`` is 0.
 
-
-def add_contrastive_term(total: Tensor, terms: dict[str, Tensor], output, proposals: Tensor,
-                         weight: float) -> Tensor:
-    """``total + weight x`` the boundary contrastive loss of ``output`` (the forward of the augmented
-    windows), logged unweighted as ``terms["contrastive"]``."""
-    terms["contrastive"] = boundary_contrastive_loss(output, proposals, weight=1.0)
+    The forward is :meth:`~vidaction.models.detector.TemporalDetector.forward_enhanced` (the head on
+    GAF's ``F'`` alone, as the authors' ``ssl`` branch) of the module inside a DistributedDataParallel
+    wrapper: its parameters are among the step's first forward's, whose backward hooks all-reduce
+    the gradients both forwards sum into, and a second forward through the wrapper would redo its
+    bookkeeping of unused parameters."""
+    if contrast is None or weight <= 0:
+        return total
+    x, mask, proposals = contrast
+    terms["contrastive"] = boundary_contrastive_loss(getattr(net, "module", net).forward_enhanced(x, mask),
+                                                     proposals, weight=1.0)
     return total + weight * terms["contrastive"]
 
 
@@ -80,9 +83,7 @@ class DetectionObjective:
                                  cls_weight=self.cfg.cls_weight, boundary_weight=self.cfg.boundary_weight,
                                  branch_boundary_weight=self.cfg.branch_boundary_weight,
                                  focal_gamma=self.cfg.focal_gamma, background_alpha=self.cfg.background_alpha)
-        if inputs.contrast is not None and self.cfg.contrastive_weight > 0:
-            x, mask, proposals = inputs.contrast
-            total = add_contrastive_term(total, terms, unwrapped(net)(x, mask), proposals, self.cfg.contrastive_weight)
+        total = add_contrastive_term(total, terms, net, inputs.contrast, self.cfg.contrastive_weight)
         return total, output, terms
 
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from vidaction.config import DetectionLossConfig, GAFConfig
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.detection import DetectionInputs, DetectionTrainer, add_contrastive_term, unwrapped
+from vidaction.engine.detection import DetectionInputs, DetectionTrainer, add_contrastive_term
 from vidaction.engine.optim import build_optimizer, build_scheduler
 from vidaction.engine.trainer import log_message
 from vidaction.losses.cvae import cvae_loss, representation_loss
@@ -66,10 +66,7 @@ class GAFObjective:
         if step.gaf.frame is not None:
             terms["representation"] = representation_loss(step.gaf.frame)
             total = total + self.representation_weight() * terms["representation"]
-        if inputs.contrast is not None and loss.contrastive_weight > 0:
-            x, mask, proposals = inputs.contrast
-            augmented = unwrapped(net)(x, mask, phase="segment", nonaction=False)
-            total = add_contrastive_term(total, terms, augmented.action, proposals, loss.contrastive_weight)
+        total = add_contrastive_term(total, terms, net, inputs.contrast, loss.contrastive_weight)
         self.last_collapsed = step.gaf.num_collapsed
         return total, step.action, terms
 

@@ -87,6 +87,14 @@ class TemporalDetector(nn.Module):
         features = self.backbone.forward_features(x, until=self.endpoints[-1])
         return [features[name] for name in self.endpoints]
 
+    def forward_enhanced(self, x: Tensor, mask: Tensor) -> AFSDOutput:
+        """The head's output on the inputs as inference enhances them (:meth:`GenerativeAttention.enhance`:
+        no non-action maps, no CVAE pass), in either mode; without attention the same as ``forward``."""
+        features = self.head_inputs(x)
+        if self.attention is not None:
+            features = self.attention.enhance(features, mask)
+        return self.head(features, mask)
+
     def forward(self, x: Tensor, mask: Tensor, phase: str | None = None,
                 nonaction: bool = False) -> AFSDOutput | GAFStep | object:
         if phase is None:

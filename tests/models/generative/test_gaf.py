@@ -55,6 +55,16 @@ def test_frame_mode_shapes_in_every_phase():
     assert out.phase == "inference" and out.frame is None and out.nonaction_maps is None
 
 
+
+def test_enhance_gives_the_training_phase_maps_without_its_cvae_pass():
+    gaf, maps, mask = frame_gaf(), frame_inputs(), full_mask()
+    segment = gaf.train().set_phase("segment").attend(maps, mask)
+    state = torch.random.get_rng_state()
+    enhanced = gaf.enhance(maps, mask)
+    assert torch.equal(torch.random.get_rng_state(), state)  # no prior sample drawn: the CVAE did not run
+    assert all(torch.equal(a, b) for a, b in zip(enhanced, segment.features))
+    assert gaf.last_output is segment
+
 def test_feature_mode_shapes():
     gaf = GenerativeAttention([32], num_classes=2, in_strides=(1,), in_spatial=(None,), **TINY)
     x, mask = torch.randn(2, 32, 16), full_mask(2, 16)

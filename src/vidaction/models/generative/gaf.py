@@ -396,7 +396,8 @@ class GenerativeAttention(nn.Module):
 
     ``forward`` returns the enhanced maps ``F'`` (eq. 10) and keeps the whole :class:`GAFOutput` in
     ``last_output``; :meth:`attend` returns it. What runs depends on :meth:`set_phase` in training
-    mode and is the inference path in eval mode (module docstring).
+    mode and is the inference path in eval mode (module docstring); :meth:`enhance` runs the
+    inference path in either mode.
 
     Args:
         in_channels: C of each map, finest first (I3D: ``(832, 1024)``).
@@ -480,8 +481,16 @@ class GenerativeAttention(nn.Module):
 
     def attend(self, features: Sequence[Tensor], mask: Tensor) -> GAFOutput:
         """The full :class:`GAFOutput` (also kept in ``last_output``)."""
+        self.last_output = self._attend(features, mask, self.phase if self.training else "inference")
+        return self.last_output
+
+    def enhance(self, features: Sequence[Tensor], mask: Tensor) -> list[Tensor]:
+        """``F'`` as inference computes it, in either mode: lambda and the enhanced maps, without the
+        training phases' non-action maps and CVAE pass; ``last_output`` is left as it was."""
+        return self._attend(features, mask, "inference").features
+
+    def _attend(self, features: Sequence[Tensor], mask: Tensor, phase: str) -> GAFOutput:
         masks = self._check(features, mask)
-        phase = self.phase if self.training else "inference"
         with torch.set_grad_enabled(torch.is_grad_enabled() and phase != "cvae"):
             segment, action_weights, nonaction_weights = self._segment(features, masks)
             enhanced = _weighted_maps(features, action_weights, masks)
@@ -493,8 +502,7 @@ class GenerativeAttention(nn.Module):
         elif phase == "segment" and self.cvae is not None:
             frame = [cvae.prior_path(x, lam, m, sample=True, frozen=True)
                      for cvae, x, lam, m in zip(self.cvae, features, segment.lambdas, masks)]
-        self.last_output = GAFOutput(enhanced, nonaction_maps, segment, frame, phase, mask)
-        return self.last_output
+        return GAFOutput(enhanced, nonaction_maps, segment, frame, phase, mask)
 
     def reconstruct(self, features: Sequence[Tensor], mask: Tensor, sample: bool | None = None) -> list[CVAEOutput]:
         """``X_R`` (eq. 16) of every map from the prior ``p(z | lambda)`` with lambda of the segment
@@ -612,10 +620,14 @@ class GAFClassifier(nn.Module):
     def forward_features(self, x: Tensor) -> dict[str, Tensor]:
         return self.trunk.forward_features(x)
 
+    def _pooled(self, features: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The last map averaged over space ``(N, C, T')`` and its all-valid mask ``(N, T')``."""
+        pooled = pool_space(features[self.feature_name])
+        return pooled, pooled.new_ones(pooled.shape[0], pooled.shape[2], dtype=torch.bool)
+
     def attend(self, features: dict[str, Tensor]) -> GAFClassifierOutput:
         """Eqs. 11-12 on the last map; the result is also kept in ``last_output``."""
-        pooled = pool_space(features[self.feature_name])
-        mask = pooled.new_ones(pooled.shape[0], pooled.shape[2], dtype=torch.bool)
+        pooled, mask = self._pooled(features)
         lambdas = self.attention_head(pooled, mask)
         vectors = torch.cat([torch.einsum("bct,bt->bc", pooled, attention_weights(lambdas, mask, self.eps)),
                              torch.einsum("bct,bt->bc", pooled, attention_weights(1.0 - lambdas, mask, self.eps))])
@@ -633,8 +645,7 @@ class GAFClassifier(nn.Module):
         space ``(N, C, T')``, it weighted as eq. 10's ``F'`` by ``lambda`` and by ``1 - lambda``
         (``T' w_t``, so a constant lambda leaves it unchanged), and ``lambda`` ``(N, T')`` (GAF Fig. 6)."""
         output = self.attend(features)
-        pooled = pool_space(features[self.feature_name])
-        mask = pooled.new_ones(pooled.shape[0], pooled.shape[2], dtype=torch.bool)
+        pooled, mask = self._pooled(features)
         action, nonaction = (_weighted_maps([pooled], [attention_weights(weights, mask, self.eps)], [mask])[0]
                              for weights in (output.lambdas, 1.0 - output.lambdas))
         return pooled, action, nonaction, output.lambdas
