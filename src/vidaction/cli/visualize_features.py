@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidaction.engine.checkpoint import load_checkpoint
 
-    if load_checkpoint(args.checkpoint).get("config", {}).get("task") == "detection":
+    if load_checkpoint(args.checkpoint, mmap=True).get("config", {}).get("task") == "detection":
         _detector(args)
     else:
         _classifier(args)
