@@ -9,7 +9,6 @@ Run: python benchmarks/boundary_contrast_cost.py [--repeats 9] [--cache DIR]
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import statistics
 import time
@@ -18,8 +17,8 @@ from pathlib import Path
 import torch
 
 from common import environment
-from vidaction.cli.demo import DETECTION_DEMO_CONFIG
-from vidaction.config import DetectionLossConfig, config_from_dict
+from vidaction.cli.demo import detection_demo_config
+from vidaction.config import DetectionLossConfig
 from vidaction.data.detection_dataset import collate_detection
 from vidaction.data.synthetic_detection import make_detection_dataset
 from vidaction.engine.detection import DetectionObjective, batch_to_device
@@ -33,11 +32,7 @@ def main() -> None:
     parser.add_argument("--cache", default=os.environ.get("VIDACTION_CACHE", str(Path.home() / ".cache" / "vidaction")))
     args = parser.parse_args()
     root = make_detection_dataset(Path(args.cache) / "synthetic-detection")
-    tree = copy.deepcopy(DETECTION_DEMO_CONFIG)
-    tree["data"].update(annotations=str(root / "annotations"), root=str(root / "features"),
-                        class_names=str(root / "annotations" / "classes.txt"))
-    tree["train"]["out_dir"] = "runs/boundary_contrast_cost"
-    cfg = config_from_dict(tree)
+    cfg = detection_demo_config(root, ["train.out_dir=runs/boundary_contrast_cost"])
     dataset, names = build_detection_dataset(cfg.data, "train", boundary_contrast=True)
     items = [dataset[i] for i in range(len(dataset))]
     with_copy = [item for item in items if item["contrast"] is not None]

@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 from common import environment
-from vidaction.cli.demo import DETECTION_DEMO_CONFIG, DETECTION_TIOU, GAF_DEMO_OPTIONS
-from vidaction.config import config_from_dict
+from vidaction.cli.demo import DETECTION_DEMO_CONFIG, DETECTION_TIOU, GAF_DEMO_OPTIONS, detection_demo_config
 from vidaction.data.synthetic_detection import make_detection_dataset
 from vidaction.engine.detection_experiment import run_detection_training
 from vidaction.viz.tables import format_table
@@ -56,10 +55,9 @@ def main() -> None:
     for seed in args.seeds:
         for name, overrides in chosen.items():
             slug = f"row{list(ROWS).index(name)}"
-            cfg = config_from_dict(DETECTION_DEMO_CONFIG, [
-                f"data.annotations={root / 'annotations'}", f"data.class_names={root / 'annotations' / 'classes.txt'}",
-                f"data.root={root / 'features'}", f"schedule.epochs={args.epochs}", f"train.seed={seed}",
-                "train.progress=false", f"train.out_dir={Path(args.out) / f'{slug}_seed{seed}'}", *overrides])
+            cfg = detection_demo_config(root, [
+                f"schedule.epochs={args.epochs}", f"train.seed={seed}", "train.progress=false",
+                f"train.out_dir={Path(args.out) / f'{slug}_seed{seed}'}", *overrides])
             tick = time.perf_counter()
             metrics = run_detection_training(cfg, log=lambda *_: None)
             results[name].append({**metrics, "seconds": time.perf_counter() - tick})

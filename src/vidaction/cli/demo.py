@@ -26,8 +26,12 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidaction.viz.tables import format_table
+
+if TYPE_CHECKING:
+    from vidaction.config import DetectionExperimentConfig
 
 DEMO_MODELS = ("tsn_r18", "tsm_r18", "tsm_r18+cbam", "tsm_r18+w3", "tsm_r18+w3+mfr")
 # The motion task's two suites: W3's rows (the default) and HCML's (--suite hcml).
@@ -148,6 +152,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def detection_demo_config(data_root: Path, overrides: list[str]) -> DetectionExperimentConfig:
+    """The detection demo's recipe on the synthetic detection dataset at ``data_root`` (as
+    :func:`~vidaction.data.synthetic_detection.make_detection_dataset` writes it), then ``overrides``."""
+    from vidaction.config import config_from_dict
+
+    return config_from_dict(DETECTION_DEMO_CONFIG, [
+        f"data.annotations={data_root / 'annotations'}",
+        f"data.class_names={data_root / 'annotations' / 'classes.txt'}",
+        f"data.root={data_root / 'features'}", *overrides])
+
+
 def _cache_dir(explicit: str | None, name: str = "synthetic-motion") -> Path:
     if explicit:
         return Path(explicit)
@@ -240,7 +255,7 @@ def run_motion(args: argparse.Namespace) -> int:
 def run_detection(args: argparse.Namespace) -> int:
     import torch
 
-    from vidaction.config import ConfigError, config_from_dict
+    from vidaction.config import ConfigError
     from vidaction.data.synthetic_detection import make_detection_dataset
     from vidaction.engine.detect import detect_video
     from vidaction.engine.detection_experiment import load_trained_detector, run_detection_training
@@ -260,10 +275,7 @@ def run_detection(args: argparse.Namespace) -> int:
         if base != "afsd" or unknown:
             raise ConfigError(f"detection demo model {spec!r}: the base is afsd, suffixes "
                               f"{', '.join(DETECTION_SPEC_OVERRIDES) or '(none)'}")
-        cfg = config_from_dict(DETECTION_DEMO_CONFIG, [
-            f"data.annotations={data_root / 'annotations'}",
-            f"data.class_names={data_root / 'annotations' / 'classes.txt'}",
-            f"data.root={data_root / 'features'}",
+        cfg = detection_demo_config(data_root, [
             f"schedule.epochs={args.epochs or DETECTION_DEMO_CONFIG['schedule']['epochs']}",
             f"train.out_dir={out / spec}",
             f"train.seed={args.seed}",
