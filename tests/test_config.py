@@ -100,6 +100,31 @@ def test_hcml_configs_build_their_models_on_the_meta_device(path):
     assert model.motion_levels == ("res2", "res3", "res4")
     if cfg.model.pretrained:
         assert not Path(cfg.model.pretrained).is_absolute()
+    if cfg.recipe.name.startswith("hcml"):
+        from vidaction.models.motion.hcml import HCMLNet
+
+        # Sec. 3.2's P^{l-1}_{>t}: res3 predicts every future step of res2's T frames, res4 of res3's T / 2.
+        assert cfg.recipe.prediction_steps == 0
+        with torch.device("meta"):
+            net = HCMLNet(model, steps=cfg.recipe.prediction_steps or None)
+        assert net.steps == {"res3": cfg.data.num_frames - 1, "res4": cfg.data.num_frames // 2 - 1}
+
+
+def test_hcml_configs_test_on_the_papers_views():
+    """Sec. 4.3: "increasing the spatial resolution to 256x256 and sampling multiple clips per video (9 clips for
+    Something-V1&V2 and 30 clips for Kinetics-400 ...)": views counted as clips, 30 = [57]'s 10 clips x 3 crops
+    (Table 6's "x30"), so 9 = 3 clips x 3 crops."""
+    expected = {"sthv1": (3, 3, 256), "sthv2": (3, 3, 256), "kinetics": (10, 3, 256)}
+    checked = set()
+    for path in CONFIGS:
+        if "hcml" not in path.parts:
+            continue
+        data = load_config(path).data
+        if data.format in expected:
+            assert (data.test_clips, data.test_crops, data.test_crop_size) == expected[data.format], path.name
+            assert data.resize_short >= 256, path.name
+            checked.add(data.format)
+    assert checked == set(expected)
 
 
 @pytest.mark.parametrize("path", [p for p in CONFIGS if "detection" in p.parts], ids=lambda p: p.name)

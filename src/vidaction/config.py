@@ -212,11 +212,14 @@ class RecipeConfig:
     ``mimic_weight`` x the per-frame L2 distance to the frozen teacher's refined features (eq. 9).
     ``hcml``: HCML's joint training (eq. 5) of a ``motion="pmb"`` backbone with its side branches:
     cross-entropy + ``reconstruction_weight`` x frame reconstruction + ``contrastive_weight`` x each
-    level's contrastive loss on ``num_locations`` sampled positions; checkpoints hold the side
+    level's contrastive loss on ``num_locations`` sampled positions, each level predicting
+    ``prediction_steps`` future steps of the level below (0: every future step of that level's
+    sequence, Sec. 3.2's ``P^{l-1}_{>t}``); checkpoints hold the side
     branches, :func:`vidaction.engine.experiment.load_trained_model` returns the deployed backbone.
     ``hcml_progressive``: HCML's two phases (Sec. 3): the progressive self-supervised phase, one
     stage per motion level (level 0 by frame reconstruction, then each higher level by its
-    contrastive loss with everything below frozen), ``level_epochs`` each with
+    contrastive loss with everything that computes the lower levels' motion frozen, training the
+    fusion ``g`` of the level below with it), ``level_epochs`` each with
     ``level_warmup_epochs`` of warm-up (BatchNorm synchronised across processes when
     ``level_sync_bn``), into ``<out_dir>/level<i>``; then the joint phase (as
     ``hcml``) from the last stage's weights into ``<out_dir>/joint``. ``hcml_pretrain``: the
@@ -237,6 +240,7 @@ class RecipeConfig:
     reconstruction_weight: float = 15.0
     contrastive_weight: float = 0.25
     num_locations: int = 16
+    prediction_steps: int = 0
     level_epochs: int = 10
     level_warmup_epochs: float = 1.0
     level_sync_bn: bool = False
@@ -247,6 +251,9 @@ class RecipeConfig:
     def __post_init__(self) -> None:
         _one_of("recipe.name", self.name, ("standard", "mfr", "hcml", "hcml_progressive", "hcml_pretrain", "gaf"))
         _positive("recipe.num_locations", self.num_locations)
+        if self.prediction_steps < 0:
+            raise ConfigError(f"recipe.prediction_steps must be >= 0 (0: every future step), got "
+                              f"{self.prediction_steps}")
         _positive("recipe.level_epochs", self.level_epochs)
         if not 0 <= self.level_warmup_epochs <= self.level_epochs:
             raise ConfigError(f"recipe.level_warmup_epochs must lie in [0, level_epochs={self.level_epochs}], "

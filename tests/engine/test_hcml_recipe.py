@@ -47,6 +47,15 @@ def test_hcml_recipes_need_prime_motion_blocks(motion_dataset, tmp_path):
             run_training(hcml_config(motion_dataset, tmp_path / recipe, motion=None, recipe=recipe))
 
 
+def test_prediction_steps_reach_the_predictors(motion_dataset, tmp_path):
+    # 16 frames: res3 predicts res2's 16-step sequence, at most 15 steps ahead (0, the default: all 15).
+    with pytest.raises(ConfigError, match="contrastive level res3 predicts res2, which has 16 time steps for a "
+                                          "16-frame clip: at most 15 steps ahead, got steps=16"):
+        run_training(hcml_config(motion_dataset, tmp_path / "run", prediction_steps=16))
+    with pytest.raises(ConfigError, match="recipe.prediction_steps must be >= 0"):
+        hcml_config(motion_dataset, tmp_path / "run", prediction_steps=-1)
+
+
 def test_feature_maps_smaller_than_the_search_window_fail_at_build_time(motion_dataset, tmp_path):
     cfg = hcml_config(motion_dataset, tmp_path / "run")
     cfg = replace(cfg, model=replace(cfg.model, options={"motion": "pmb"}))
@@ -55,8 +64,37 @@ def test_feature_maps_smaller_than_the_search_window_fail_at_build_time(motion_d
         run_training(cfg)
 
 
-def _changed(before, after, prefix):
-    return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
+def _changed(before, after, prefix, exclude=None):
+    return any(not torch.equal(before[k], after[k]) for k in before
+               if k.startswith(prefix) and not (exclude and k.startswith(exclude)))
+
+
+# r2d_tiny has one bottleneck per stage: the prime motion blocks (and their g of Z = F + g(P)) are
+# layer1.1 (res2), layer2.1 (res3) and layer3.1 (res4).
+G = {level: f"backbone.layer{index}.1.g." for index, level in enumerate(("res2", "res3", "res4"), 1)}
+
+
+def _g_is_live(state, prefix):
+    return all(state[prefix + name].abs().sum() > 0 for name in ("0.weight", "1.weight"))
+
+
+def _motion_responds_to_the_level_below(backbone, clip):
+    """Whether each level's motion features change when the level below's are perturbed inside its block."""
+    blocks = backbone.eval().motion_blocks()
+    levels = list(blocks)
+    responds = {}
+    with torch.no_grad():
+        for previous, current in zip(levels, levels[1:]):
+            features = []
+            for scale in (0.0, 1.0):
+                handle = blocks[previous].fuse.register_forward_hook(
+                    lambda module, inputs, output, scale=scale: output + scale * torch.randn(
+                        output.shape, generator=torch.Generator().manual_seed(0)))
+                backbone(clip)
+                handle.remove()
+                features.append(backbone.motion_features()[current].clone())
+            responds[current] = not torch.allclose(*features, atol=1e-4)
+    return responds
 
 
 def test_progressive_stages_freeze_lower_levels_then_train_jointly(motion_dataset, tmp_path):
@@ -67,20 +105,36 @@ def test_progressive_stages_freeze_lower_levels_then_train_jointly(motion_datase
     states = [load_checkpoint(out / f"level{i}" / "last.pt")["model"] for i in range(3)]
     joint = load_checkpoint(out / "joint" / "last.pt")["model"]
     level0, level1, level2 = states
-    # Level 1 trains res3 (layer2) and its predictor; everything up to level 0 stays as level 0 left it.
+    # Level 1 trains res3 (layer2), its predictor and g of level 0 (res2's fusion, which its loss reaches);
+    # what computes P^0, everything up to level 0 but that g, stays as level 0 left it.
     for key, value in level0.items():
-        if key.startswith(("backbone.conv1", "backbone.bn1", "backbone.layer1.", "flows.")):
+        if key.startswith(("backbone.conv1", "backbone.bn1", "backbone.layer1.", "flows.")) and \
+                not key.startswith(G["res2"]):
             assert torch.equal(value, level1[key]) and torch.equal(value, level2[key]), key
-    assert _changed(level0, level1, "backbone.layer2.") and _changed(level0, level1, "predictors.res3.")
+    assert _changed(level0, level1, "backbone.layer2.", exclude=G["res3"])
+    assert _changed(level0, level1, "predictors.res3.")
+    assert _changed(level0, level1, G["res2"]) and not _changed(level1, level2, G["res2"])
     assert not _changed(level0, level1, "backbone.layer3.") and not _changed(level0, level1, "backbone.fc.")
-    assert not _changed(level1, level2, "backbone.layer2.") and _changed(level1, level2, "backbone.layer3.")
+    # Level 2 trains res4 (layer3) and res3's g; what computes P^1 (layer2 but its g) stays fixed.
+    assert not _changed(level1, level2, "backbone.layer2.", exclude=G["res3"]) and _changed(level1, level2, G["res3"])
+    assert _changed(level1, level2, "backbone.layer3.", exclude=G["res4"])
     assert _changed(level1, level2, "predictors.res4.")
+    # Each level's g: no stage trains it before the next level's, and none of them is ever zero.
+    assert not _changed(level0, level2, G["res4"]) and not _changed(level0, level1, G["res3"])
+    for state in (*states, joint):
+        assert all(_g_is_live(state, prefix) for prefix in G.values())
+    # After every stage each level's motion features depend on the level below's (Z = F + g(P)).
+    clip = torch.randn(2, 3, 16, 64, 64)
+    for index in range(3):
+        backbone = load_trained_model(out / f"level{index}" / "last.pt")[0]
+        assert _motion_responds_to_the_level_below(backbone, clip) == {"res3": True, "res4": True}, index
     # Self-supervised stages log only their own term and keep no classifier accuracy.
     history = load_checkpoint(out / "level1" / "last.pt")["history"]
     assert "train_acc" not in history[0] and "val_contrastive_res3" in history[0]
     assert "val_reconstruct" not in history[0]
-    # The joint phase starts from the last stage and updates everything, the classifier included.
+    # The joint phase starts from the last stage and updates everything, the classifier and res4's g included.
     assert _changed(level2, joint, "backbone.fc.") and _changed(level2, joint, "backbone.conv1")
+    assert _changed(level2, joint, G["res4"])
     # Run again: finished stages are reused, not retrained.
     log = []
     run_training(hcml_config(motion_dataset, out, recipe="hcml_progressive", level_epochs=1, level_warmup_epochs=0),
@@ -97,6 +151,15 @@ def test_pretrain_then_fine_tune_from_the_deployed_backbone(motion_dataset, tmp_
     model = load_trained_model(out / "level2" / "last.pt")[0]
     report = load_pretrained(model, out / "pretrained.pt", strict=True)
     assert report.clean
+    # The exported backbone carries every level's motion into the next one: g != 0 and, for res2 and res3,
+    # trained by the stage of the level above.
+    exported = load_checkpoint(out / "pretrained.pt")["model"]
+    level0 = load_checkpoint(out / "level0" / "last.pt")["model"]
+    for level, prefix in G.items():
+        assert _g_is_live(exported, prefix.removeprefix("backbone.")), level
+    assert _changed(level0, {f"backbone.{k}": v for k, v in exported.items()}, G["res2"])
+    assert _changed(level0, {f"backbone.{k}": v for k, v in exported.items()}, G["res3"])
+    assert _motion_responds_to_the_level_below(model, torch.randn(2, 3, 16, 64, 64)) == {"res3": True, "res4": True}
     fine_tune = hcml_config(motion_dataset, tmp_path / "fine", recipe="standard")
     fine_tune = replace(fine_tune, model=replace(fine_tune.model, pretrained=str(out / "pretrained.pt")))
     lines = []
@@ -149,7 +212,7 @@ def test_nan_in_a_self_supervised_term_stops_before_the_update(tmp_path):
         trainer.fit()
     saved = load_checkpoint(tmp_path / "interrupted.pt")["model"]
     for key, value in saved.items():
-        if not key.startswith(("backbone.layer2.", "predictors.res3.")):
+        if not key.startswith(("backbone.layer2.", "predictors.res3.", G["res2"])):
             assert torch.equal(value, before[key]), key
     assert all(torch.isfinite(v.float()).all() for v in saved.values())
 

@@ -10,10 +10,19 @@ from vidaction.losses.contrastive import hierarchical_contrastive_loss, sample_l
 from vidaction.models.motion.predictor import MotionPredictor
 
 
-def naive_loss(predictions, targets, locations, temperature):
+def queries_of(predictions, targets, stride):
+    """The predictions eq. 2 sums over, in the documented order ``(b, delta, t, n)`` (n left to the caller):
+    ``(b, delta, t, target time)`` for every start ``t`` whose step ``stride * t + delta`` has a ground truth."""
+    batch, steps, _, starts = predictions.shape[:4]
+    frames = targets.shape[2]
+    return [(b, delta, t, stride * t + delta) for b in range(batch) for delta in range(1, steps + 1)
+            for t in range(starts) if stride * t + delta < frames]
+
+
+def naive_loss(predictions, targets, locations, temperature, stride=1):
     """Eq. 2 one prediction at a time, candidates listed as A.2 defines them."""
-    batch, steps, _, frames, _, width = predictions.shape
-    num_locations = locations.shape[1]
+    frames, width = targets.shape[2], targets.shape[-1]
+    batch, num_locations = locations.shape
 
     def target(b, tau, n):
         position = int(locations[b, n])
@@ -21,52 +30,101 @@ def naive_loss(predictions, targets, locations, temperature):
 
     candidates = [(b, tau, n) for b in range(batch) for tau in range(frames) for n in range(num_locations)]
     terms = []
-    for b in range(batch):
-        for delta in range(1, steps + 1):
-            for t in range(frames - delta):
-                for n in range(num_locations):
-                    position = int(locations[b, n])
-                    query = predictions[b, delta - 1, :, t, position // width, position % width]
-                    logits = torch.stack([F.cosine_similarity(query, target(*c), dim=0, eps=1e-12)
-                                          for c in candidates]) / temperature
-                    positive = candidates.index((b, t + delta, n))
-                    terms.append(-(logits[positive] - torch.logsumexp(logits, dim=0)))
+    for b, delta, t, target_time in queries_of(predictions, targets, stride):
+        for n in range(num_locations):
+            position = int(locations[b, n])
+            query = predictions[b, delta - 1, :, t, position // width, position % width]
+            logits = torch.stack([F.cosine_similarity(query, target(*c), dim=0, eps=1e-12)
+                                  for c in candidates]) / temperature
+            positive = candidates.index((b, target_time, n))
+            terms.append(-(logits[positive] - torch.logsumexp(logits, dim=0)))
     return torch.stack(terms).mean()
 
 
-def perfect_predictions(targets, steps):
-    """``predictions[:, delta - 1, :, t] = targets[:, :, t + delta]`` wherever that exists."""
-    predictions = torch.randn(targets.shape[0], steps, *targets.shape[1:])
+def naive_counts(predictions, targets, locations, stride):
+    """A.2's classes counted one candidate at a time, by video, spatial position (h, w) and time."""
+    frames, width = targets.shape[2], targets.shape[-1]
+    batch, num_locations = locations.shape
+
+    def position(b, n):
+        return divmod(int(locations[b, n]), width)
+
+    candidates = [(b, tau, position(b, n)) for b in range(batch) for tau in range(frames)
+                  for n in range(num_locations)]
+    counts = {"positives": [], "spatial": [], "temporal": [], "easy": []}
+    for b, _, _, target_time in queries_of(predictions, targets, stride):
+        for n in range(num_locations):
+            k = position(b, n)
+            found = dict.fromkeys(counts, 0)
+            for other, tau, m in candidates:
+                if other != b:
+                    found["easy"] += 1
+                elif m != k:
+                    found["spatial"] += 1
+                elif tau != target_time:
+                    found["temporal"] += 1
+                else:
+                    found["positives"] += 1
+            for name, value in found.items():
+                counts[name].append(value)
+    return {name: torch.tensor(values) for name, values in counts.items()}
+
+
+def perfect_predictions(targets, steps, stride=1):
+    """``predictions[:, delta - 1, :, t] = targets[:, :, stride * t + delta]`` wherever that exists."""
+    starts = -(-targets.shape[2] // stride)
+    predictions = torch.randn(targets.shape[0], steps, targets.shape[1], starts, *targets.shape[3:])
     for delta in range(1, steps + 1):
-        predictions[:, delta - 1, :, :-delta] = targets[:, :, delta:]
+        for t in range(starts):
+            if stride * t + delta < targets.shape[2]:
+                predictions[:, delta - 1, :, t] = targets[:, :, stride * t + delta]
     return predictions
 
 
-@pytest.mark.parametrize("batch, num_locations, frames, steps",
-                         [(1, 1, 2, 1), (2, 3, 4, 2), (3, 5, 6, 5), (4, 2, 3, 1)])
-def test_negative_counts_follow_section_3_2(batch, num_locations, frames, steps):
+@pytest.mark.parametrize("batch, num_locations, frames, steps, stride",
+                         [(1, 1, 2, 1, 1), (2, 3, 4, 2, 1), (3, 5, 6, 5, 1), (4, 2, 3, 1, 1),
+                          (2, 3, 6, 5, 2), (3, 2, 7, 6, 2), (2, 4, 8, 3, 4)])
+def test_negative_counts_follow_section_3_2_against_a_naive_enumeration(batch, num_locations, frames, steps, stride):
+    # T is the ground truth's sequence length: the lower level's, ``stride`` times the predicting level's.
+    starts = -(-frames // stride)
     targets = torch.randn(batch, 4, frames, 3, 3)
-    predictions = torch.randn(batch, steps, 4, frames, 3, 3)
-    _, counts = hierarchical_contrastive_loss(predictions, targets, num_locations)
-    num_predictions = batch * num_locations * sum(frames - delta for delta in range(1, steps + 1))
+    predictions = torch.randn(batch, steps, 4, starts, 3, 3)
+    _, counts = hierarchical_contrastive_loss(predictions, targets, num_locations,
+                                              generator=torch.Generator().manual_seed(5), temporal_stride=stride)
+    locations = sample_locations(batch, 3, 3, num_locations, torch.Generator().manual_seed(5))
+    naive = naive_counts(predictions, targets, locations, stride)
+    num_predictions = num_locations * len(queries_of(predictions, targets, stride))
     expected = {"positives": 1, "spatial": (num_locations - 1) * frames, "temporal": frames - 1,
                 "easy": (batch - 1) * num_locations * frames}
     for name, value in expected.items():
         assert counts[name].shape == (num_predictions,)
+        assert torch.equal(counts[name], naive[name]), name
         assert torch.all(counts[name] == value), name
     assert sum(expected.values()) == batch * num_locations * frames
 
 
-@pytest.mark.parametrize("batch, num_locations, frames, steps, temperature",
-                         [(2, 3, 4, 2, 0.07), (3, 2, 3, 2, 0.5), (1, 4, 5, 1, 1.0)])
-def test_matches_a_naive_per_prediction_loop(batch, num_locations, frames, steps, temperature):
+def test_every_future_step_of_the_lower_level_is_a_prediction():
+    # Starts 0, 1, 2 of the upper level are steps 0, 2, 4 of a 6-step lower level; with S = T - 1 = 5
+    # every later step of the sequence is predicted from each start: 5 + 3 + 1 predictions per position.
+    targets = torch.randn(2, 4, 6, 2, 2)
+    predictions = torch.randn(2, 5, 4, 3, 2, 2)
+    assert [(t, time) for _, _, t, time in queries_of(predictions, targets, 2)[:9]] == [
+        (0, 1), (1, 3), (2, 5), (0, 2), (1, 4), (0, 3), (1, 5), (0, 4), (0, 5)]
+    _, counts = hierarchical_contrastive_loss(predictions, targets, 3, temporal_stride=2)
+    assert counts["positives"].numel() == 2 * 3 * (5 + 3 + 1)
+
+
+@pytest.mark.parametrize("batch, num_locations, frames, steps, temperature, stride",
+                         [(2, 3, 4, 2, 0.07, 1), (3, 2, 3, 2, 0.5, 1), (1, 4, 5, 1, 1.0, 1), (2, 3, 6, 5, 0.07, 2),
+                          (2, 2, 5, 4, 0.2, 2)])
+def test_matches_a_naive_per_prediction_loop(batch, num_locations, frames, steps, temperature, stride):
     torch.manual_seed(0)
     targets = torch.randn(batch, 6, frames, 3, 4)
-    predictions = torch.randn(batch, steps, 6, frames, 3, 4)
+    predictions = torch.randn(batch, steps, 6, -(-frames // stride), 3, 4)
     loss, _ = hierarchical_contrastive_loss(predictions, targets, num_locations, temperature,
-                                            torch.Generator().manual_seed(7))
+                                            torch.Generator().manual_seed(7), stride)
     locations = sample_locations(batch, 3, 4, num_locations, torch.Generator().manual_seed(7))
-    assert torch.allclose(loss, naive_loss(predictions, targets, locations, temperature), atol=1e-5)
+    assert torch.allclose(loss, naive_loss(predictions, targets, locations, temperature, stride), atol=1e-5)
 
 
 def test_sampled_locations_are_distinct_per_video_and_reproducible():
@@ -88,14 +146,16 @@ def test_perfect_predictions_score_lower_than_random_ones():
     assert loss_perfect < loss_random
 
 
-def test_orthonormal_targets_reach_the_minimum_as_temperature_falls():
+@pytest.mark.parametrize("stride", [1, 2])
+def test_orthonormal_targets_reach_the_minimum_as_temperature_falls(stride):
     batch, frames, height, width, num_locations = 2, 4, 2, 3, 6
     num_features = batch * frames * height * width
     targets = torch.eye(num_features).T.reshape(num_features, batch, frames, height, width).transpose(0, 1)
-    predictions = perfect_predictions(targets, 2)
+    predictions = perfect_predictions(targets, 3, stride)
     num_candidates = batch * num_locations * frames
     for temperature in (1.0, 0.2, 0.07, 0.01):
-        loss, _ = hierarchical_contrastive_loss(predictions, targets, num_locations, temperature)
+        loss, _ = hierarchical_contrastive_loss(predictions, targets, num_locations, temperature,
+                                                temporal_stride=stride)
         expected = math.log(1 + (num_candidates - 1) * math.exp(-1 / temperature))
         assert loss.item() == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert loss < 1e-6
@@ -103,10 +163,11 @@ def test_orthonormal_targets_reach_the_minimum_as_temperature_falls():
 
 def test_gradients_reach_the_predictor():
     torch.manual_seed(0)
-    predictor = MotionPredictor(8, 4, 16, 4, steps=2)
+    predictor = MotionPredictor(8, 4, 16, 4, steps=7, temporal_stride=2)
     current = torch.randn(2, 8, 4, 3, 3)
     previous = torch.randn(2, 4, 8, 6, 6)
-    loss, _ = hierarchical_contrastive_loss(*predictor(current, previous), num_locations=5)
+    predictions, targets, stride = predictor(current, previous)
+    loss, _ = hierarchical_contrastive_loss(predictions, targets, num_locations=5, temporal_stride=stride)
     loss.backward()
     for name, parameter in predictor.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
@@ -144,6 +205,13 @@ def test_shape_mismatches_name_the_shapes(prediction_shape, target_shape):
     with pytest.raises(ValueError) as error:
         hierarchical_contrastive_loss(torch.randn(prediction_shape), torch.randn(target_shape), 1)
     assert str(prediction_shape) in str(error.value) and str(target_shape) in str(error.value)
+
+
+def test_start_times_must_cover_the_ground_truth_at_the_temporal_stride():
+    with pytest.raises(ValueError, match=r"ceil\(T / 2\) start times"):
+        hierarchical_contrastive_loss(torch.randn(2, 1, 4, 3, 2, 2), torch.randn(2, 4, 7, 2, 2), 1, temporal_stride=2)
+    with pytest.raises(ValueError, match="temporal_stride must be positive"):
+        hierarchical_contrastive_loss(torch.randn(2, 1, 4, 3, 2, 2), torch.randn(2, 4, 3, 2, 2), 1, temporal_stride=0)
 
 
 def test_temperature_must_be_positive():

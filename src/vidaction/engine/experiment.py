@@ -159,7 +159,8 @@ def _run_hcml_progressive(cfg: ExperimentConfig, log) -> dict[str, Any]:
 def _hcml_net(backbone: nn.Module, cfg: ExperimentConfig) -> HCMLNet:
     """The backbone with HCML's side branches as ``cfg.recipe`` sizes them."""
     try:
-        return HCMLNet(backbone, flow_hidden=cfg.recipe.flow_hidden or None, flow_levels=cfg.recipe.flow_levels or None)
+        return HCMLNet(backbone, steps=cfg.recipe.prediction_steps or None, flow_hidden=cfg.recipe.flow_hidden or None,
+                       flow_levels=cfg.recipe.flow_levels or None)
     except ValueError as exc:
         raise ConfigError(f"HCML's side branches cannot be built: {exc}") from exc
 

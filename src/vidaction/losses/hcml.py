@@ -36,7 +36,7 @@ def hcml_terms(output: HCMLOutput, frames: Tensor, num_locations: int = 16, temp
         height, width = prediction.targets.shape[-2:]
         terms[f"contrastive_{level}"] = hierarchical_contrastive_loss(
             prediction.predictions.float(), prediction.targets.float(), min(num_locations, height * width),
-            temperature, generator)[0]
+            temperature, generator, prediction.temporal_stride)[0]
     return terms
 
 

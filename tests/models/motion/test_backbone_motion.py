@@ -1,5 +1,5 @@
-"""Prime motion blocks inside R2D / R(2+1)D (``motion="pmb"``): placement, identity start, motion
-features per level, and Table 2's MAC ratios."""
+"""Prime motion blocks inside R2D / R(2+1)D (``motion="pmb"``): placement, residual fusion of each level's
+motion features, motion features per level, and Table 2's MAC ratios."""
 
 import pytest
 import torch
@@ -9,7 +9,7 @@ from vidaction.models.flops import count_macs
 from vidaction.models.motion.prime_motion import PrimeMotionBlock
 
 
-def test_blocks_close_the_motion_levels_and_start_as_identity():
+def test_blocks_close_the_motion_levels_and_fuse_their_motion_from_the_start():
     torch.manual_seed(0)
     plain = create_model("r2d_tiny", num_classes=3, num_frames=8).eval()
     motion = create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb").eval()
@@ -19,9 +19,14 @@ def test_blocks_close_the_motion_levels_and_start_as_identity():
     assert not report.unexpected_keys and all(k.split(".")[1] == "1" for k in report.missing_keys)
     x = torch.randn(2, 3, 8, 32, 32)
     with torch.no_grad():
-        assert torch.allclose(motion(x), plain(x), atol=1e-6)
-    shapes = {name: tuple(p.shape) for name, p in motion.motion_features().items()}
-    assert shapes == {"res2": (2, 8, 8, 8, 8), "res3": (2, 16, 4, 4, 4), "res4": (2, 32, 2, 2, 2)}
+        # Z^l = F^l + g^l(P^l) with g^l != 0 at initialisation (Sec. 3.1): the motion reaches the scores.
+        assert not torch.allclose(motion(x), plain(x), atol=1e-4)
+        shapes = {name: tuple(p.shape) for name, p in motion.motion_features().items()}
+        assert shapes == {"res2": (2, 8, 8, 8, 8), "res3": (2, 16, 4, 4, 4), "res4": (2, 32, 2, 2, 2)}
+        for block in motion.motion_blocks().values():
+            block.g[1].weight.zero_()
+            block.g[1].bias.zero_()
+        assert torch.allclose(motion(x), plain(x), atol=1e-6)  # without g, the plain backbone
 
 
 def test_motion_features_carry_gradients_and_levels_are_validated():
@@ -58,11 +63,19 @@ def test_clips_and_maps_too_small_for_the_motion_levels_fail_at_build_time():
     create_model("r2d_tiny", num_classes=3, num_frames=16, motion="pmb", input_size=224)
 
 
-def test_hcml_net_needs_more_time_steps_than_prediction_steps():
+def test_hcml_net_predicts_every_future_step_of_the_lower_level_by_default():
     from vidaction.models.motion.hcml import HCMLNet
 
-    with pytest.raises(ValueError, match="contrastive level res4 has 2 time steps for a 8-frame clip"):
-        HCMLNet(create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb"))
+    net = HCMLNet(create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb"))
+    # res2, res3, res4 have 8, 4, 2 steps: res3 predicts res2's 7 future steps, res4 res3's 3.
+    assert net.steps == {"res3": 7, "res4": 3}
+    assert {level: (p.steps, p.temporal_stride) for level, p in net.predictors.items()} == {"res3": (7, 2),
+                                                                                            "res4": (3, 2)}
+    assert HCMLNet(create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb"), steps=3).steps == {
+        "res3": 3, "res4": 3}
+    with pytest.raises(ValueError, match="contrastive level res4 predicts res3, which has 4 time steps for a 8-frame "
+                                         "clip: at most 3 steps ahead, got steps=4"):
+        HCMLNet(create_model("r2d_tiny", num_classes=3, num_frames=8, motion="pmb"), steps=4)
     stages = HCMLNet(create_model("r2d_tiny", num_classes=3, num_frames=16, motion="pmb")).progressive_stages()
     assert [(s.name, s.level, s.loss) for s in stages] == [
         ("level0", "res2", "reconstruct"), ("level1", "res3", "contrastive_res3"), ("level2", "res4", "contrastive_res4")]

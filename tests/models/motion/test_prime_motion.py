@@ -1,18 +1,11 @@
-"""HCML prime motion block (Sec. 3.2, A.3): shapes, identity start, gradients, use of the cost volume."""
+"""HCML prime motion block (Sec. 3.2, A.3): shapes, Z = F + g(P) live from the start, gradients, use of the
+cost volume."""
 
 import pytest
 import torch
 
 from vidaction.models.flops import count_macs
 from vidaction.models.motion.prime_motion import PrimeMotionBlock
-
-
-def perturbed_block(channels=16, **kwargs) -> PrimeMotionBlock:
-    """A block whose zero-initialised last BN scale is made non-zero, so the residual branch is live."""
-    block = PrimeMotionBlock(channels, **kwargs)
-    with torch.no_grad():
-        block.g[1].weight.fill_(1.0)
-    return block
 
 
 @pytest.mark.parametrize("layout", ["5d", "4d"])
@@ -26,7 +19,7 @@ def test_shapes_in_both_layouts(layout):
 
 def test_both_layouts_compute_the_same_block():
     torch.manual_seed(0)
-    block = perturbed_block(num_frames=3).eval()
+    block = PrimeMotionBlock(16, num_frames=3).eval()
     video = torch.randn(2, 16, 3, 8, 8)
     out_5d = block(video)
     motion_5d = block.last_motion
@@ -36,20 +29,35 @@ def test_both_layouts_compute_the_same_block():
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_identity_at_initialisation(training):
+def test_output_is_the_input_plus_g_of_the_motion_features_from_initialisation(training):
+    torch.manual_seed(0)
     block = PrimeMotionBlock(16).train(training)
     x = torch.randn(2, 16, 4, 8, 8)
-    assert torch.equal(block(x), x)
-    assert block.last_motion.abs().sum() > 0
+    out = block(x)
+    motion = block.last_motion
+    conv, norm = block.g
+    projected = torch.einsum("oc,nctkl->notkl", conv.weight.flatten(1), motion)
+    if training:
+        mean, var = projected.mean(dim=(0, 2, 3, 4)), projected.var(dim=(0, 2, 3, 4), unbiased=False)
+    else:
+        mean, var = norm.running_mean, norm.running_var
+    shape = (1, -1, 1, 1, 1)
+    g = (projected - mean.view(shape)) / (var.view(shape) + norm.eps).sqrt() * norm.weight.view(shape) \
+        + norm.bias.view(shape)
+    assert torch.allclose(out, x + g, atol=1e-5)
+    assert g.abs().sum() > 0  # Sec. 3.1: Z = F + g(P) carries the motion features from the first step
+    with torch.no_grad():
+        norm.weight.zero_()
+        norm.bias.zero_()
+    assert torch.equal(block(x), x)  # the residual form: without g the block is the identity
 
 
-def test_gradients_reach_every_parameter_once_the_zero_init_scale_is_perturbed():
+def test_gradients_reach_every_parameter_from_the_first_step():
     torch.manual_seed(0)
-    block = perturbed_block()
+    block = PrimeMotionBlock(16)
     x = torch.randn(2, 16, 4, 8, 8, requires_grad=True)
     out = block(x)
-    assert not torch.equal(out, x)
-    (out.square().sum() + block.last_motion.sum()).backward()
+    out.square().sum().backward()
     for name, parameter in block.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     assert x.grad.abs().sum() > 0

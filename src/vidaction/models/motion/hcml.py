@@ -5,11 +5,26 @@ Levels. The backbone's ``motion_levels`` (res2, res3, res4 by default) carry mot
 ``P^0, P^1, P^2`` in that order. ``P^0`` is supervised by frame reconstruction (Sec. 3.3): a
 :class:`FlowEstimator` reads ``P^0`` of adjacent frames, its flow warps the input frames
 (``L_reconstruct``). Each ``P^l``, ``l > 0``, is supervised contrastively (Sec. 3.2): a
-:class:`MotionPredictor` on ``[P^l_t, pool(P^{l-1})_t]`` predicts ``P^{l-1}_{t+delta}``
-(``L_contrastive^l``), matching eq. 5's ``gamma^1, gamma^2`` for two contrastive levels.
+:class:`MotionPredictor` on ``[P^l_t, P^{l-1}_{r t}]`` predicts the future of the lower level's
+sequence, ``P^{l-1}_{r t + delta}`` (``L_contrastive^l``), matching eq. 5's ``gamma^1, gamma^2`` for
+two contrastive levels; ``r`` is level ``l``'s temporal stride over level ``l - 1``.
 Decisions where the paper is silent: the flow estimator reads the motion features ``P^0`` (the
 representation being trained) rather than the raw res2 features; predictors have a hidden layer as
-wide as their input and predict ``steps=2`` future steps.
+wide as their input. By default each predicts every future step of the lower level's sequence
+(``steps = T_{l-1} - 1``, Sec. 3.2's ``P^{l-1}_{>t}``); ``steps`` caps the horizon.
+
+Progressive training (Sec. 3.2). Each stage trains the modules that compute its level's motion
+features, with everything that computes the lower levels' features frozen ("freeze all network
+parameters up to level l - 1 (therefore fixing the motion features P^{l-1})"). One choice the
+paper leaves open is the fusion ``g^l`` of ``Z^l = F^l + g^l(P^l)`` (Sec. 3.1): ``P^l`` does not
+depend on it, so level ``l``'s own loss gives it no gradient, and the only self-supervised loss
+that does is level ``l + 1``'s, whose features are computed from ``Z^l``. Here the stage of level
+``l + 1`` trains ``g^l`` with its own modules: ``P^l``, its ground truth, stays fixed as the paper
+requires, and ``g^l`` learns to pass level ``l``'s motion to the level built on it. Stage ``l`` does
+not list ``g^l`` (no gradient would reach it). With ``g`` starting non-zero
+(:mod:`~vidaction.models.motion.prime_motion`), every ``Z^l`` carries ``g^l(P^l) != 0`` throughout
+the self-supervised phase, so ``P^{l+1}`` depends on ``P^l``; ``g`` of the top motion level keeps
+its initial weights until the joint phase (no self-supervised loss depends on it).
 
 ``flow_levels`` adds flow estimators on higher levels too, as in HCML's analysis of "preliminary"
 supervision per level (Table 1) and its Fig. 3 (flow estimated at levels 1, 2, 3): the estimator of
@@ -19,9 +34,9 @@ joint loss with the same weight; the progressive stages train only level 0's.
 
 Shapes: ``forward(x: (N, 3, T, H, W))`` returns scores ``(N, K)``; with ``return_motion=True`` an
 :class:`HCMLOutput` with, per flow level, the flow ``(N, 2, T_l - 1, h_l, w_l)`` at that level's
-resolution and, per contrastive level, the predictions ``(N, steps, C_{l-1}, T_l, H_l, W_l)`` and
-pooled targets. All side-branch work happens inside ``forward`` so DistributedDataParallel sees
-every parameter it trains.
+resolution and, per contrastive level, the predictions ``(N, steps_l, C_{l-1}, T_l, H_l, W_l)`` and
+the ground truth ``(N, C_{l-1}, T_{l-1}, H_l, W_l)`` (:class:`MotionPrediction`). All side-branch
+work happens inside ``forward`` so DistributedDataParallel sees every parameter it trains.
 """
 
 from __future__ import annotations
@@ -67,23 +82,35 @@ class ProgressiveStage(NamedTuple):
 class HCMLNet(nn.Module):
     """``backbone`` (built with ``motion="pmb"``) + flow estimator + one predictor per level > 0.
 
+    ``steps`` is the number of future steps each predictor predicts (``None``: every future step of
+    the lower level's sequence, ``T_{l-1} - 1`` for the clip length the backbone is built for);
     ``flow_hidden`` overrides the flow estimators' layer widths (:class:`FlowEstimator`'s default:
     PWC-Net's halved); ``flow_levels`` are the levels with a flow estimator (default: the first);
     the estimators are a training-time cost only, dropped by :meth:`deploy`.
+
+    Attributes:
+        steps: ``{level: steps}`` of each contrastive level's predictor.
     """
 
-    def __init__(self, backbone: nn.Module, steps: int = 2, flow_hidden: Sequence[int] | None = None,
+    def __init__(self, backbone: nn.Module, steps: int | None = None, flow_hidden: Sequence[int] | None = None,
                  flow_levels: Sequence[str] | None = None) -> None:
         super().__init__()
         levels = getattr(backbone, "motion_levels", ())
         if len(levels) < 1:
             raise ValueError("HCMLNet needs a backbone built with motion='pmb' (it has no motion levels)")
-        frames = {info["name"]: -(-backbone.num_frames // info["reduction_t"]) for info in backbone.feature_info}
-        for level in levels[1:]:
-            if frames[level] <= steps:
-                raise ValueError(f"contrastive level {level} has {frames[level]} time steps for a "
-                                 f"{backbone.num_frames}-frame clip, but predicting {steps} steps ahead needs more "
-                                 f"than {steps}: use longer clips or fewer motion levels")
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps must be positive (or None for every future step), got {steps}")
+        info = {entry["name"]: entry for entry in backbone.feature_info}
+        frames = {name: -(-backbone.num_frames // entry["reduction_t"]) for name, entry in info.items()}
+        self.steps = {current: steps or frames[previous] - 1 for previous, current in zip(levels, levels[1:])}
+        for previous, current in zip(levels, levels[1:]):
+            if self.steps[current] > frames[previous] - 1:
+                raise ValueError(f"contrastive level {current} predicts {previous}, which has {frames[previous]} time "
+                                 f"steps for a {backbone.num_frames}-frame clip: at most {frames[previous] - 1} steps "
+                                 f"ahead, got steps={steps}")
+            if info[current]["reduction_t"] % info[previous]["reduction_t"]:
+                raise ValueError(f"the temporal stride of {current} ({info[current]['reduction_t']}) is not a multiple "
+                                 f"of {previous}'s ({info[previous]['reduction_t']})")
         flow_levels = tuple(flow_levels or (levels[0],))
         unknown = [level for level in flow_levels if level not in levels]
         if unknown or flow_levels[0] != levels[0]:
@@ -96,13 +123,13 @@ class HCMLNet(nn.Module):
         self.backbone = backbone
         self.levels = tuple(levels)
         channels = {name: block.motion_channels for name, block in backbone.motion_blocks().items()}
-        self.flow_strides = {info["name"]: info["reduction_t"] for info in backbone.feature_info
-                             if info["name"] in flow_levels}
+        self.flow_strides = {name: entry["reduction_t"] for name, entry in info.items() if name in flow_levels}
         hidden = [tuple(flow_hidden)] if flow_hidden else []
         self.flows = nn.ModuleDict({level: FlowEstimator(channels[level], *hidden) for level in flow_levels})
         self.predictors = nn.ModuleDict({
             current: MotionPredictor(channels[current], channels[previous], channels[current] + channels[previous],
-                                     channels[previous], steps)
+                                     channels[previous], self.steps[current],
+                                     info[current]["reduction_t"] // info[previous]["reduction_t"])
             for previous, current in zip(levels, levels[1:])
         })
 
@@ -119,17 +146,39 @@ class HCMLNet(nn.Module):
     def progressive_stages(self) -> list[ProgressiveStage]:
         """The bottom-up schedule of Sec. 3.2: level 0 learns ``P^0`` by frame reconstruction (the
         backbone through the first motion level, and the flow estimator); level ``l > 0`` learns
-        ``P^l`` by its contrastive loss with everything up to level ``l - 1`` frozen, training the
-        backbone stages between the two levels (with level ``l``'s prime motion block) and level
-        ``l``'s predictor. Stages above level ``l`` and the classifier wait for the joint phase."""
+        ``P^l`` by its contrastive loss with everything that computes ``P^{l-1}`` frozen, training the
+        backbone stages between the two levels (with level ``l``'s prime motion block), the fusion
+        ``g^{l-1}`` of the level below and level ``l``'s predictor. No stage trains its own level's
+        ``g^l`` (no gradient reaches it; level ``l + 1``'s stage does). Stages above level ``l``,
+        ``g`` of the top level and the classifier wait for the joint phase."""
+        fusion = {level: block.g for level, block in self.backbone.motion_blocks().items()}
         stages = [ProgressiveStage("level0", self.levels[0], "reconstruct",
-                                   self.backbone.modules_through(self.levels[0]) + [self.flows[self.levels[0]]])]
+                                   _excluding(self.backbone.modules_through(self.levels[0]), fusion[self.levels[0]])
+                                   + [self.flows[self.levels[0]]])]
         for index, (previous, current) in enumerate(zip(self.levels, self.levels[1:]), 1):
             below = len(self.backbone.modules_through(previous))
+            path = _excluding(self.backbone.modules_through(current)[below:], fusion[current])
             stages.append(ProgressiveStage(f"level{index}", current, f"contrastive_{current}",
-                                           self.backbone.modules_through(current)[below:] + [self.predictors[current]]))
+                                           [fusion[previous], *path, self.predictors[current]]))
         return stages
 
     def deploy(self) -> nn.Module:
         """The backbone with its prime motion blocks, without the training-only side branches."""
         return self.backbone
+
+
+def _excluding(modules: Sequence[nn.Module], excluded: nn.Module) -> list[nn.Module]:
+    """``modules`` without ``excluded``: a module that contains it is replaced by its children, recursively
+    (a container with parameters of its own cannot be split and is refused)."""
+    kept = []
+    for module in modules:
+        if module is excluded:
+            continue
+        if not any(inner is excluded for inner in module.modules()):
+            kept.append(module)
+            continue
+        if any(True for _ in module.parameters(recurse=False)):
+            raise ValueError(f"cannot train {type(module).__name__} without one of its submodules: it has parameters "
+                             "of its own")
+        kept += _excluding(list(module.children()), excluded)
+    return kept

@@ -18,10 +18,17 @@ Decisions where the paper is silent:
   and the motion features stay compact. The backbones use ``motion_channels = 2 C~`` instead: with
   it the prime motion blocks after res2-res4 cost 1.18x (R2D-50) and 1.11x (R(2+1)D-101) of the
   backbone, Table 2's ratios, where ``C_p = C~`` gives 1.10x and 1.06x (see BENCHMARKS.md).
-- The BN after ``g`` (A.3's "BN after each convolutional layer") starts with zero scale and shift,
-  so ``g(P) = 0`` and the block is the identity at initialisation, the usual zero-init of a residual
-  branch's last BN (as in the non-local block); backbones keep their behaviour when the block is
-  inserted. No ReLU follows ``g`` or the sum: ``Z = F + g(P)`` exactly as in Sec. 3.4.
+- The BN after ``g`` (A.3's "BN after each convolutional layer") starts as every other BN of the
+  backbones, scale 1 and shift 0 (they do not zero-initialise residual branches either), so
+  ``Z^l = F^l + g^l(P^l)`` carries the motion features from the first step. HCML learns the levels
+  bottom up, each from backbone features into which the motion of the levels below is integrated
+  (Secs. 3.1, 3.2). With a zero scale ``g(P) = 0``: in the self-supervised phase only level
+  ``l + 1``'s loss can move ``g^l`` and no loss reaches ``g`` of the top motion level, which would
+  stay exactly zero there (and in a ``hcml_pretrain`` export).
+  :meth:`vidaction.models.motion.hcml.HCMLNet.progressive_stages` trains ``g^l`` in level
+  ``l + 1``'s stage. The cost: ImageNet weights loaded into a backbone with these blocks no longer
+  compute the plain network at initialisation (HCML trains from scratch, Sec. 4.1). No ReLU follows
+  ``g`` or the sum: ``Z = F + g(P)`` exactly as in Sec. 3.4.
 - ``C~ = max(C // beta, 1)``; the convolutions have no bias, since a BN follows each; the ``k x k``
   convolution pads ``k // 2`` to keep ``H x W``.
 - Frames are folded into the batch, ``(N*T, C, H, W)``, throughout: a 1x1x1 convolution is a 1x1
@@ -84,8 +91,6 @@ class PrimeMotionBlock(nn.Module):
         self.fuse = _conv_bn(self.cost_channels + self.reduced_channels, self.motion_channels, kernel_size,
                              relu=True)
         self.g = _conv_bn(self.motion_channels, channels, 1, relu=False)
-        nn.init.zeros_(self.g[1].weight)
-        nn.init.zeros_(self.g[1].bias)
         self.last_motion: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
