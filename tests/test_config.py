@@ -145,7 +145,7 @@ def test_detection_configs_build_their_detectors_on_the_meta_device(path):
 
 
 def test_a_section_keeps_its_own_defaults_under_given_keys():
-    cfg = config_from_dict({"task": "detection", "optim": {"lr": 1e-4}}, ["gaf.cvae_optim.lr=0.001"])
+    cfg = config_from_dict({"task": "detection", "optim": {"lr": 1e-4}}, ["gaf.cvae_optim.lr=0.01"])
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay) == ("adam", 1e-4, 1e-3)
-    assert (cfg.gaf.cvae_optim.name, cfg.gaf.cvae_optim.lr) == ("adam", 0.001)
+    assert (cfg.gaf.cvae_optim.name, cfg.gaf.cvae_optim.lr, cfg.gaf.cvae_optim.betas) == ("adam", 0.01, [0.8, 0.999])
     assert config_from_dict({"optim": {"lr": 0.5}}).optim.name == "sgd"

@@ -462,8 +462,13 @@ class GAFConfig:
     ``nonaction=false`` leaves the non-action terms out (Table IV, first row). ``reconstruction``
     builds the frame-level CVAE and adds ``representation_weight`` x L_R (eq. 15), ramped up
     linearly over ``representation_ramp_epochs`` (0: all epochs; the code's ``0.5 min(e, E) / E``).
+    L_R pulls the backbone's features towards the CVAE's reconstruction as well as training lambda,
+    as the authors' code (``train.py:331-335``); ``representation_detach_features`` compares the
+    reconstruction with detached features, so L_R trains lambda alone.
     The CVAE is trained by eq. 7 with ``kl_weight`` (beta, 0.1) and its own optimiser
-    ``cvae_optim`` (the paper: Adam, lr 1e-5, weight decay 1e-3), alternating with the detector
+    ``cvae_optim``: Adam, lr 1e-3, betas (0.8, 0.999), no weight decay, as the authors' code
+    (``thumos14/train.py:423-425``, ``anet/train.py:358-360``; the paper's Adam, lr 1e-5, weight
+    decay 1e-3, Sec. IV-B, is the code's optimiser of the detector, ``optim``), alternating with the detector
     ``alternate``: ``iteration`` (step 1 then step 2 on every batch) or ``epoch`` (odd epochs update
     the CVAE, even epochs the segment attention and the detector).
     """
@@ -476,10 +481,11 @@ class GAFConfig:
     reconstruction: bool = True
     representation_weight: float = 0.5
     representation_ramp_epochs: int = 0
+    representation_detach_features: bool = False
     kl_weight: float = 0.1
     alternate: str = "iteration"
-    cvae_optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-5, weight_decay=1e-3,
-                                                                        grad_clip=0.0))
+    cvae_optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-3, betas=[0.8, 0.999],
+                                                                        weight_decay=0.0, grad_clip=0.0))
 
     def __post_init__(self) -> None:
         _one_of("gaf.alternate", self.alternate, ("iteration", "epoch"))

@@ -7,11 +7,14 @@ import pytest
 import torch
 
 from tests.engine.test_detection_experiment import feature_config
-from vidaction.config import config_from_dict, config_to_dict
+from vidaction.cli.demo import GAF_DEMO_OPTIONS, detection_demo_config
+from vidaction.config import DetectionLossConfig, GAFConfig, OptimConfig, config_from_dict, config_to_dict
 from vidaction.engine.checkpoint import load_checkpoint
+from vidaction.engine.detection import DetectionInputs
 from vidaction.engine.detection_experiment import load_trained_detector, run_detection_training
-from vidaction.engine.gaf import GAFDetectionTrainer
+from vidaction.engine.gaf import GAFDetectionTrainer, GAFObjective
 from vidaction.engine.trainer import NonFiniteLossError
+from vidaction.models.detector import afsd_detector
 
 SMALL_GAF = {"attention_channels": 32, "norm_groups": 8, "cvae_channels": 16, "cvae_hidden": 32, "latent_size": 8}
 
@@ -20,7 +23,6 @@ def gaf_config(dataset, out_dir, epochs=2, **gaf):
     tree = config_to_dict(feature_config(dataset, out_dir, epochs=epochs))
     tree["model"].update(attention="gaf", attention_options=dict(SMALL_GAF))
     tree["gaf"].update(gaf)
-    tree["gaf"]["cvae_optim"]["lr"] = 1e-3
     return config_from_dict(tree)
 
 
@@ -36,6 +38,9 @@ def test_alternating_steps_update_their_own_parts(detection_dataset, tmp_path):
         assert f'"{term}"' in logged
     state = load_checkpoint(tmp_path / "it" / "last.pt")
     assert {"cvae_optimizer", "cvae_scheduler", "cvae_scaler"} <= state.keys()
+    # The CVAE's optimiser is the authors' Adam(lr=1e-3, betas=(0.8, 0.999)) without weight decay.
+    for group in state["cvae_optimizer"]["param_groups"]:
+        assert (group["initial_lr"], group["betas"], group["weight_decay"]) == (1e-3, (0.8, 0.999), 0.0)
     model, _, _ = load_trained_detector(tmp_path / "it" / "last.pt")
     assert model.attention is not None and model.attention.cvae is not None
 
@@ -59,6 +64,38 @@ def test_alternating_steps_update_their_own_parts(detection_dataset, tmp_path):
     assert not changed(start, after_first, "attention.attention_heads.") and not changed(start, after_first, "head.")
     assert not changed(after_first, final, "attention.cvae.")
     assert changed(after_first, final, "attention.attention_heads.") and changed(after_first, final, "head.")
+
+
+def test_the_cvae_optimiser_defaults_to_the_authors_and_the_demo_keeps_it(tmp_path):
+    expected = OptimConfig(name="adam", lr=1e-3, betas=[0.8, 0.999], weight_decay=0.0, grad_clip=0.0)
+    assert GAFConfig().cvae_optim == expected
+    assert config_from_dict({"task": "detection"}).gaf.cvae_optim == expected
+    assert detection_demo_config(tmp_path, list(GAF_DEMO_OPTIONS)).gaf.cvae_optim == expected
+
+
+def test_the_representation_loss_reaches_the_features_unless_detached():
+    """Step 2's objective on a detector whose input features carry a gradient (the backbone's path):
+    with the default (the authors'), L_R adds w_e * d/df mean((X_R - f)^2) to the features' gradient;
+    with ``gaf.representation_detach_features`` that part is absent and all else is equal."""
+    torch.manual_seed(0)
+    net = afsd_detector(2, input_channels=8, channels=16, proposal_channels=16, frame_channels=16, num_levels=3,
+                        norm_groups=8, attention="gaf", attention_options=dict(SMALL_GAF, attention_channels=16))
+    x, mask = torch.randn(2, 8, 32), torch.ones(2, 32, dtype=torch.bool)
+    targets = [(torch.tensor([[4.0, 20.0]]), torch.tensor([1])), (torch.tensor([[10.0, 14.0]]), torch.tensor([0]))]
+    results = {}
+    for detach in (False, True):
+        objective = GAFObjective(DetectionLossConfig(), GAFConfig(representation_detach_features=detach), epochs=1)
+        features = x.clone().requires_grad_()
+        torch.manual_seed(1)
+        total, _, terms = objective(net, DetectionInputs(features, mask), targets)
+        total.backward()
+        results[detach] = (features.grad, terms["representation"].detach(),
+                           net.attention.last_output.frame[0].reconstruction.detach(), objective.representation_weight())
+        net.zero_grad(set_to_none=True)
+    (attached, loss_a, reconstruction, weight), (detached, loss_d, _, _) = results[False], results[True]
+    assert torch.equal(loss_a, loss_d) and loss_a > 0
+    assert torch.allclose(attached - detached, -2 * weight * (reconstruction - x) / x.numel(), atol=1e-6)
+    assert (attached - detached).abs().sum() > 0
 
 
 def test_gaf_run_resumes_exactly(detection_dataset, tmp_path, monkeypatch):

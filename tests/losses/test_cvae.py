@@ -103,6 +103,21 @@ def test_representation_loss_is_the_squared_error_of_the_prior_reconstruction():
     assert representation_loss([frame[0]._replace(reconstruction=x)]) == 0
 
 
+@pytest.mark.parametrize("detach_target", [False, True])
+def test_representation_loss_reaches_the_map_unless_detached(detach_target):
+    out = cvae_output(prior=False)
+    target = out.target.clone().requires_grad_()
+    reconstruction = out.reconstruction.clone().requires_grad_()
+    loss = representation_loss([out._replace(reconstruction=reconstruction, target=target)], detach_target)
+    assert torch.allclose(loss, (out.reconstruction - out.target).pow(2).mean())
+    loss.backward()
+    assert torch.allclose(reconstruction.grad, 2 * (out.reconstruction - out.target) / out.target.numel())
+    if detach_target:
+        assert target.grad is None
+    else:
+        assert torch.allclose(target.grad, -reconstruction.grad)
+
+
 def test_misuse_is_explained():
     with pytest.raises(ValueError, match="posterior path"):
         kl_term(cvae_output(prior=False))

@@ -2,14 +2,16 @@
 
 Each iteration (``gaf.alternate=iteration``; or whole epochs in turn with ``epoch``):
 
-1. Step 1 updates the frame-level CVAE alone with its own optimiser (``gaf.cvae_optim``): the
-   detector runs ``phase="cvae"`` (backbone features without gradient, lambda from the frozen
-   segment attention) and eq. 7's ``L_CVAE = reconstruction + kl_weight * KL`` is minimised.
+1. Step 1 updates the frame-level CVAE alone with its own optimiser (``gaf.cvae_optim``, by default
+   the authors' Adam, lr 1e-3, betas (0.8, 0.999)): the detector runs ``phase="cvae"`` (backbone
+   features without gradient, lambda from the frozen segment attention) and eq. 7's
+   ``L_CVAE = reconstruction + kl_weight * KL`` is minimised.
 2. Step 2 updates the segment-level GAF, the head and the trainable backbone with the run's
    optimiser, the CVAE frozen: ``phase="segment"`` gives the head's output on ``F'`` and on the
    non-action maps, and the loss is eq. 14's ``L_d`` (:func:`vidaction.losses.gaf.gaf_detection_loss`)
    plus ``w_e * L_R`` (eq. 15) with ``w_e = representation_weight * min(e + 1, E) / E`` over the
-   ramp's ``E`` epochs (the authors' code, ``train.py``), plus ``loss.contrastive_weight`` x AFSD's
+   ramp's ``E`` epochs (the authors' code, ``train.py``); ``L_R`` also trains the backbone's
+   features unless ``gaf.representation_detach_features``; plus ``loss.contrastive_weight`` x AFSD's
    boundary contrastive term of the head's output on the augmented windows' enhanced features
    (the authors' ``train.py`` runs it on the foreground features of the ``ssl`` clips).
 
@@ -64,7 +66,7 @@ class GAFObjective:
             boundary_weight=loss.boundary_weight, branch_boundary_weight=loss.branch_boundary_weight,
             focal_gamma=loss.focal_gamma, background_alpha=loss.background_alpha)
         if step.gaf.frame is not None:
-            terms["representation"] = representation_loss(step.gaf.frame)
+            terms["representation"] = representation_loss(step.gaf.frame, g.representation_detach_features)
             total = total + self.representation_weight() * terms["representation"]
         total = add_contrastive_term(total, terms, net, inputs.contrast, loss.contrastive_weight)
         self.last_collapsed = step.gaf.num_collapsed

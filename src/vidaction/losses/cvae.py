@@ -7,7 +7,10 @@
   form between diagonal Gaussians (:func:`gaussian_kl`), against the prior conditioned on lambda
   carried by the output (``N(lambda * 1, I)`` by default).
 - Eq. 15, ``L_R = sum_t ||f_t - f_psi(lambda_t, z_t)||^2`` with ``z_t`` one sample of the prior,
-  decoded by the frozen CVAE (``X_R``, eq. 16).
+  decoded by the frozen CVAE (``X_R``, eq. 16). By default, as the GAF code (``train.py:331-335``,
+  the feature map not detached), ``L_R`` pulls both ways: lambda (through ``X_R``) towards
+  reconstructions like the map, and the map (hence a trained backbone) towards ``X_R``;
+  ``detach_target=True`` compares ``X_R`` with the detached map, so only lambda learns from it.
 - Reductions (the paper's sums are these up to constant factors): squared errors are averaged over
   every valid element, ``sum_{valid t} sum_{c, h, w} (x_hat - x)^2 / (#valid steps * C * H * W)``;
   the KL is averaged over the valid steps and the latent dimensions. Both are the code's ``.mean()``
@@ -74,12 +77,15 @@ def cvae_loss(outputs: Sequence[CVAEOutput], beta: float = 0.1) -> tuple[Tensor,
     return reconstruction + beta * kl, {"reconstruction": reconstruction, "kl": kl}
 
 
-def representation_loss(outputs: Sequence[CVAEOutput]) -> Tensor:
+def representation_loss(outputs: Sequence[CVAEOutput], detach_target: bool = False) -> Tensor:
     """Eq. 15's ``L_R`` summed over the maps: squared error of ``X_R`` (one prior sample) to the map.
 
-    The code weights it by ``0.5 * min(epoch, E) / E`` (``train.py:340``, ``E`` the last epoch),
-    a ramp the engine applies.
+    ``detach_target=False`` (the GAF code's): the gradient also reaches the map ``o.target``, pulling
+    the backbone's features towards ``X_R``; ``True``: the map is a constant and only ``X_R``'s
+    inputs (lambda) receive gradient. The code weights ``L_R`` by ``0.5 * min(epoch, E) / E``
+    (``train.py:340``, ``E`` the last epoch), a ramp the engine applies.
     """
     if not outputs:
         raise ValueError("representation_loss needs at least one CVAE output (GAF in phase 'segment' with a CVAE)")
-    return sum(reconstruction_error(o.reconstruction, o.target, o.mask) for o in outputs)
+    return sum(reconstruction_error(o.reconstruction, o.target.detach() if detach_target else o.target, o.mask)
+               for o in outputs)

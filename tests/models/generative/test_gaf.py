@@ -10,7 +10,7 @@ from vidaction.losses.gaf import gaf_recognition_loss
 from vidaction.models import create_model
 from vidaction.models.detector import TemporalDetector
 from vidaction.models.generative.gaf import GenerativeAttention, attention_weights, gaf_for_head, masked_group_norm
-from vidaction.models.heads.afsd import AFSDHead
+from vidaction.models.heads.afsd import AFSDHead, InputProjection
 
 TINY = dict(attention_channels=8, norm_groups=2, cvae_channels=4, cvae_hidden=16, latent_size=6)
 
@@ -109,6 +109,49 @@ def test_pooled_features_and_enhanced_maps_match_a_naive_loop():
         assert torch.allclose(out.segment.action_logits[i], gaf.classifiers[i](out.segment.action_features[i]))
 
 
+def test_enhanced_maps_keep_the_scale_of_the_map_per_window():
+    """F' = f * lambda / mean(lambda) per window and map: at every position the per-step factors
+    F' / f average to 1 over the window's valid steps (those of the non-action map too), so F'
+    averaged over the valid steps and over space is f_ai (eq. 11) and a constant lambda gives F' = F;
+    a window's F' does not depend on the rest of its batch."""
+    gaf = frame_gaf().train().set_phase("segment")
+    maps = [m.detach().abs() + 0.5 for m in frame_inputs()]
+    mask = full_mask()
+    mask[1, 12:] = False
+    with torch.no_grad():
+        out = gaf.attend(maps, mask)
+        alone = gaf.attend([m[1:] for m in maps], mask[1:])
+    assert all(lam.std() > 1e-3 for lam in out.segment.lambdas)
+    for x, enhanced, nonaction, action, single, level_mask in zip(
+            maps, out.features, out.nonaction_maps, out.segment.action_features, alone.features, out.segment.masks):
+        valid = level_mask.sum(1).view(2, 1, 1, 1).to(x.dtype)
+        for weighted in (enhanced, nonaction):
+            assert torch.allclose((weighted / x).sum(dim=2) / valid, torch.ones_like(x[:, :, 0]), atol=1e-5)
+            assert bool((weighted[1, :, int(level_mask[1].sum()):] == 0).all())
+        assert torch.allclose(enhanced.flatten(3).mean(-1).sum(-1) / valid.view(2, 1), action, atol=1e-5)
+        assert torch.allclose(single[0], enhanced[1], atol=1e-5)
+    with torch.no_grad():
+        for head in gaf.attention_heads:
+            head.score.weight.zero_()
+        out = gaf.attend(maps, full_mask())
+    assert all(torch.allclose(f, x, atol=1e-5) for f, x in zip(out.features + out.nonaction_maps, maps + maps))
+
+
+def test_the_detector_input_projection_does_not_remove_the_scale_of_its_input():
+    """Why F''s normalisation is a choice (module docstring): the head's first layer, a conv with a
+    bias and then GroupNorm, gives about the same output for ``F`` and ``F / 8`` (up to GroupNorm's
+    epsilon) only while the bias is 0."""
+    torch.manual_seed(0)
+    projection = InputProjection(16, 32, (3, 3), norm_groups=8)
+    x, mask = torch.randn(2, 16, 8, 3, 3), full_mask(2, 8)
+    with torch.no_grad():
+        nn.init.xavier_uniform_(projection.conv.weight)  # as the head initialises it
+        projection.conv.bias.zero_()
+        assert torch.allclose(projection(x, mask), projection(x / 8, mask), atol=1e-2)
+        projection.conv.bias.uniform_(-0.1, 0.1)
+        assert (projection(x, mask) - projection(x / 8, mask)).abs().max() > 0.1
+
+
 def test_parameter_groups_split_the_module():
     gaf = frame_gaf(learned_prior=True)
     cvae, segment = {id(p) for p in gaf.cvae_parameters()}, {id(p) for p in gaf.segment_parameters()}
@@ -142,14 +185,29 @@ def test_step_two_trains_the_segment_attention_with_the_cvae_frozen(learned_prio
     assert all(p.requires_grad for p in gaf.parameters())
 
 
-def test_the_representation_loss_alone_reaches_the_attention_heads_not_the_maps():
-    gaf, maps = frame_gaf().train().set_phase("segment"), frame_inputs(requires_grad=True)
-    out = gaf.attend(maps, full_mask())
-    assert all(not o.target.requires_grad for o in out.frame)
-    representation_loss(out.frame).backward()
-    for head in gaf.attention_heads:
-        assert head.score.weight.grad.abs().sum() > 0
-    assert all(p.grad is None for p in gaf.classifiers.parameters())
+def test_the_representation_loss_pulls_on_the_maps_unless_detached():
+    """L_R alone reaches the attention heads either way, never the classifiers or the CVAE; by default
+    (the authors' code) it also pulls each map towards X_R: the maps' gradient exceeds the detached
+    setting's by exactly d/df mean((X_R - f)^2) = -2 (X_R - f) / numel at the same prior sample."""
+    gaf = frame_gaf().train().set_phase("segment")
+    grads = {}
+    for detach in (False, True):
+        maps = frame_inputs(requires_grad=True)
+        torch.manual_seed(3)
+        out = gaf.attend(maps, full_mask())
+        assert all(o.target is x for o, x in zip(out.frame, maps))
+        representation_loss(out.frame, detach_target=detach).backward()
+        for head in gaf.attention_heads:
+            assert head.score.weight.grad.abs().sum() > 0
+        assert all(p.grad is None for p in [*gaf.classifiers.parameters(), *gaf.cvae_parameters()])
+        grads[detach] = ([m.grad for m in maps], [h.score.weight.grad.clone() for h in gaf.attention_heads],
+                         [o.reconstruction.detach() for o in out.frame])
+        gaf.zero_grad(set_to_none=True)
+    (attached, heads_attached, reconstructions), (detached, heads_detached, _) = grads[False], grads[True]
+    assert all(torch.allclose(a, b) for a, b in zip(heads_attached, heads_detached))
+    for x, a, d, x_r in zip(frame_inputs(), attached, detached, reconstructions):
+        assert torch.allclose(a - d, -2 * (x_r - x) / x.numel(), atol=1e-7)
+        assert (a - d).abs().sum() > 0
 
 
 def test_padding_changes_nothing():

@@ -36,11 +36,20 @@ CVAE GAF copies) settle most of what the paper leaves open. Decisions:
   the valid steps only and padded steps are zeroed before the temporal conv, so a padded window
   gives exactly the lambda of the unpadded one.
 - ``F'`` (eq. 10): ``F'_t = f_t * lambda_t / mean_valid(lambda)``, i.e. ``T_valid`` times eq. 11's
-  weights ``w_t = lambda_t / (sum lambda + eps)``, per window and per map, 0 at padded steps. The
-  code divides by ``attention.sum()`` over the whole batch tensor (train.py:248, 253; test.py:123-125),
-  which only changes a global scale the detector's GroupNorm removes; dividing by the mean keeps
-  the backbone's feature range, so a constant lambda gives ``F' = F``. ``f_fpm`` ("averages two
-  layers") is the AFSD pyramid, which adds the upsampled Mixed_5c level to the Mixed_4f one.
+  weights ``w_t = lambda_t / (sum lambda + eps)``, per window and per map, 0 at padded steps; the
+  factors average to 1 over the valid steps, so a constant lambda gives ``F' = F``. The non-action
+  maps use ``1 - lambda`` alike. The code divides by ``attention.sum()`` (train.py:248-254,
+  test.py:123-125), the sum of its per-channel ``(B, C_i, T_i, 1, 1)`` attention over the batch,
+  the channels and the steps, so its ``F'`` is about ``1 / (B C_i T_i mean(attention))`` times the
+  map. That scale is not removed downstream: the detector's input projection is a conv with a bias
+  before its GroupNorm. Not followed, for two reasons. The code's scale depends on the batch: its
+  training batch is 8 windows (configs/thumos14.yaml) and its test batch one (test.py:106), so
+  training and test scales differ 8-fold and a window's ``F'`` depends on the rest of its batch.
+  And taken per window (``f_t w_t``, the code's scale at the paper's batch of 1, Sec. IV-B, without
+  the channel axis that lambda here does not have), it cost the full GAF 4.0 +- 2.5 points of
+  average mAP against the mean on the synthetic detection data, lower in each of 7 seeds, with no
+  difference without ``L_R`` (BENCHMARKS.md). ``f_fpm`` ("averages two layers") is the AFSD
+  pyramid, which adds the upsampled Mixed_5c level to the Mixed_4f one.
 - What the detector sees: ``F'`` in training and at inference (train.py:258-261, test.py:128-130).
   ``X_R`` of eq. 16 enters only ``L_R`` (train.py:331-340); the code never feeds it to the detector,
   so inference never needs the CVAE and :meth:`GenerativeAttention.deploy` drops it.
@@ -77,8 +86,14 @@ CVAE GAF copies) settle most of what the paper leaves open. Decisions:
     trained); ``nonaction_maps`` are built for eq. 13; with a CVAE, ``X_R = decoder(z, lambda)`` with
     one reparameterised sample ``z ~ p(z | lambda)`` (eq. 15, ``L = 1``; BDNet.py:687), computed with
     detached copies of the CVAE's parameters (``torch.func.functional_call``), so ``L_R``'s gradient
-    reaches lambda but no CVAE parameter. The target map is detached: eq. 4 maximises over lambda
-    only (the code, train.py:333, also pushes the backbone's features towards the reconstruction).
+    reaches lambda but no CVAE parameter. The target map keeps its graph, so that ``L_R`` also pulls
+    the backbone's features towards ``X_R``, as the code, whose target is not detached
+    (train.py:331-335); :func:`~vidaction.losses.cvae.representation_loss` detaches it on request
+    (``gaf.representation_detach_features``), leaving lambda as ``L_R``'s only path (eq. 4
+    maximises over lambda alone). The code's target is, through its aliased feature dict
+    (``feat_dict = video_feature``, train.py:239), the last map written into it (the
+    background-weighted map, train.py:272-273, or an augmented clip's, 322-323); here it is eq. 15's
+    ``f_t``, the map the CVAE was trained on in step 1.
 
   Sec. III-B-2 says the opposite once ("the Segment-GAF is frozen ... the Frame-GAF module and the
   Action Analyzer module are updated"); Fig. 2, Sec. IV-B and the code agree with the above.
@@ -136,7 +151,9 @@ class CVAEOutput(NamedTuple):
 
     - ``reconstruction``: the map's shape; the posterior path's reconstruction (phase ``"cvae"``) or
       ``X_R`` from the prior (phase ``"segment"``, :meth:`GenerativeAttention.reconstruct`).
-    - ``target``: the detached input map it is compared with.
+    - ``target``: the input map it is compared with: detached on the posterior path (eq. 7 trains
+      the CVAE alone); with its graph on the prior path (whether ``L_R`` reaches it is
+      :func:`~vidaction.losses.cvae.representation_loss`'s ``detach_target``).
     - ``mask``: ``(B, T_i)`` bool valid steps.
     - ``prior_mean`` / ``prior_logvar``: ``(B, T_i, D)`` of ``p(z | lambda)``.
     - ``posterior_mean`` / ``posterior_logvar``: ``(B, T_i, D)`` of ``q(z | f, lambda)``; ``None``
@@ -368,13 +385,13 @@ class FeatureCVAE(nn.Module):
                           mean, logvar, z)
 
     def prior_path(self, x: Tensor, lambdas: Tensor, mask: Tensor, sample: bool, frozen: bool) -> CVAEOutput:
-        """Eq. 16's ``X_R = decoder(z, lambda)`` with ``z`` a sample (or the mean) of ``p(z | lambda)``;
-        ``frozen`` uses detached parameters, so gradients reach ``lambdas`` only."""
+        """Eq. 16's ``X_R = decoder(z, lambda)`` with ``z`` a sample (or the mean) of ``p(z | lambda)``,
+        and ``x`` as the target, graph kept; ``frozen`` uses detached parameters, so gradients reach
+        ``lambdas`` (and the target) only."""
         prior_mean, prior_logvar = _call(self.prior, frozen, lambdas)
         z = prior_mean + torch.randn_like(prior_mean) * torch.exp(0.5 * prior_logvar) if sample else prior_mean
         reconstruction = _call(self.decoder, frozen, z, lambdas)
-        target = x.detach()
-        return CVAEOutput(self._like(reconstruction, target), target, mask, prior_mean, prior_logvar, None, None, z)
+        return CVAEOutput(self._like(reconstruction, x), x, mask, prior_mean, prior_logvar, None, None, z)
 
     def _as_grid(self, x: Tensor) -> Tensor:
         expected = 3 if self.spatial is None else 5
