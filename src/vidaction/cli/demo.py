@@ -26,7 +26,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from vidaction.viz.tables import format_table
 
@@ -58,6 +58,8 @@ SPEC_OVERRIDES = {
 # TSN/TSM rows keep 4 segments).
 FAMILY_OVERRIDES = {"r2d": ["data.num_frames=8"]}
 
+# Synthetic motion videos per class of the demo's data (8 classes: 288 training, 96 test clips).
+DEMO_VIDEOS_PER_CLASS = 48
 # Recipe of the motion demo: narrow ResNet-18s at 56 px, 4 segments, AdamW with cosine decay.
 DEMO_CONFIG = {
     "data": {
@@ -88,8 +90,7 @@ DETECTION_DEMO_MODELS = ("afsd", "afsd+gaf")
 # hidden units and a 32-d latent (GAF: 512, 128, 512, 128). The non-action background loss is weighted
 # 1: the authors' THUMOS14 weight 35 scored lower on this data (benchmarks/gaf_ablation.py).
 GAF_DEMO_OPTIONS = ("model.attention=gaf", "model.attention_options={attention_channels: 128, norm_groups: 16, "
-                    "cvae_channels: 32, cvae_hidden: 128, latent_size: 32}", "gaf.cvae_optim.lr=0.001",
-                    "gaf.nonaction_reg_weight=1")
+                    "cvae_channels: 32, cvae_hidden: 128, latent_size: 32}", "gaf.nonaction_reg_weight=1")
 DETECTION_SPEC_OVERRIDES: dict[str, list[str]] = {"gaf": list(GAF_DEMO_OPTIONS)}
 DETECTION_TIOU = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 
@@ -143,8 +144,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"epochs per model (default {DEMO_CONFIG['schedule']['epochs']} for motion, "
                         f"{DETECTION_DEMO_CONFIG['schedule']['epochs']} for detection)")
-    parser.add_argument("--videos-per-class", type=int, default=48,
-                        help="motion: synthetic videos per class (default 48)")
+    parser.add_argument("--videos-per-class", type=int, default=DEMO_VIDEOS_PER_CLASS,
+                        help=f"motion: synthetic videos per class (default {DEMO_VIDEOS_PER_CLASS})")
     parser.add_argument("--videos", type=int, nargs=2, default=(30, 20), metavar=("TRAIN", "TEST"),
                         help="detection: synthetic training and test videos (default 30 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data generation and training")
@@ -193,12 +194,63 @@ def run(args: argparse.Namespace) -> int:
     return run_motion(args)
 
 
-def run_motion(args: argparse.Namespace) -> int:
+def train_motion_row(spec: str, data_root: Path, out: Path, seed: int, epochs: int | None = None,
+                     progress: bool = True, teacher: Path | None = None, extra: Sequence[str] = ()) -> dict:
+    """Train one motion demo row (``spec``: a registered name with ``+``-suffixes) on the synthetic
+    motion data at ``data_root`` with the demo recipe and training seed ``seed``, in ``out / spec``.
+
+    A ``+mfr`` row distils from ``teacher`` (a checkpoint) when given, else trains its own teacher
+    first (W3's stage 1). ``extra`` overrides come last. Returns ``{"spec", "params", "macs", "top1",
+    "mean_class_acc", "direction", "seconds", "history"}``.
+    """
     from vidaction.config import ConfigError, config_from_dict
-    from vidaction.data.synthetic import make_motion_dataset
     from vidaction.engine.experiment import run_training
     from vidaction.models import create_model
     from vidaction.models.flops import count_macs
+
+    base, *suffixes = spec.split("+")
+    unknown = [s for s in suffixes if s not in SPEC_OVERRIDES]
+    if unknown:
+        raise ConfigError(f"demo model {spec!r}: unknown suffix {unknown[0]!r} (known: {', '.join(SPEC_OVERRIDES)})")
+    overrides = [
+        f"data.root={data_root / 'videos'}",
+        f"data.annotations={data_root / 'annotations'}",
+        f"model.name={base}",
+        f"schedule.epochs={epochs or DEMO_CONFIG['schedule']['epochs']}",
+        f"train.out_dir={out / spec}",
+        f"train.seed={seed}",
+        f"train.progress={progress}",
+        *(o for family, extra in FAMILY_OVERRIDES.items() if base.startswith(family) for o in extra),
+        *(o for suffix in suffixes for o in SPEC_OVERRIDES[suffix]),
+        *extra,
+    ]
+    if "mfr" in suffixes and teacher is not None:
+        overrides.append(f"recipe.teacher={teacher}")
+    cfg = config_from_dict(DEMO_CONFIG, overrides)
+    print(f"\n== {spec}: training {cfg.schedule.epochs} epochs (seed {seed})")
+    tick = time.perf_counter()
+    metrics = run_training(cfg)
+    seconds = time.perf_counter() - tick
+    run_dir = out / spec / ("student" if "mfr" in suffixes else "joint" if "ssl" in suffixes else "")
+    confusion = json.loads((run_dir / "confusion.json").read_text())
+    class_names = (run_dir / "classes.txt").read_text().split()
+    probe = create_model(base, num_classes=len(class_names), num_frames=cfg.data.num_frames, **cfg.model.options)
+    macs, params = count_macs(probe, (1, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size))
+    return {"spec": spec, "params": params, "macs": macs, "top1": metrics["top1"],
+            "mean_class_acc": metrics["mean_class_acc"], "direction": direction_accuracy(confusion, class_names),
+            "seconds": seconds, "num_classes": len(class_names),
+            "history": json.loads((run_dir / "history.json").read_text())}
+
+
+def stage_one_teacher(spec: str, out: Path, trained: list[str]) -> Path | None:
+    """The checkpoint a ``+mfr`` row distils from: the best checkpoint of its ``+mfr``-less row when
+    that row was trained (into ``out``) before it in the same run, else ``None``."""
+    teacher = out / spec.removesuffix("+mfr") / "best.pt"
+    return teacher if spec.endswith("+mfr") and spec.removesuffix("+mfr") in trained and teacher.is_file() else None
+
+
+def run_motion(args: argparse.Namespace) -> int:
+    from vidaction.data.synthetic import make_motion_dataset
     from vidaction.viz.curves import plot_curves
 
     started = time.perf_counter()
@@ -206,48 +258,18 @@ def run_motion(args: argparse.Namespace) -> int:
                                     seed=args.seed)
     print(f"synthetic motion data: {data_root}")
     out = Path(args.out or "runs/demo")
-    rows, histories = [], {}
+    results: list[dict] = []
     for spec in args.models or SUITES[args.suite]:
-        base, *suffixes = spec.split("+")
-        unknown = [s for s in suffixes if s not in SPEC_OVERRIDES]
-        if unknown:
-            raise ConfigError(f"demo model {spec!r}: unknown suffix {unknown[0]!r} "
-                              f"(known: {', '.join(SPEC_OVERRIDES)})")
-        overrides = [
-            f"data.root={data_root / 'videos'}",
-            f"data.annotations={data_root / 'annotations'}",
-            f"model.name={base}",
-            f"schedule.epochs={args.epochs or DEMO_CONFIG['schedule']['epochs']}",
-            f"train.out_dir={out / spec}",
-            f"train.seed={args.seed}",
-            f"train.progress={not args.no_progress}",
-            *(o for family, extra in FAMILY_OVERRIDES.items() if base.startswith(family) for o in extra),
-            *(o for suffix in suffixes for o in SPEC_OVERRIDES[suffix]),
-        ]
-        teacher = out / spec.removesuffix("+mfr") / "best.pt"
-        if "mfr" in suffixes and spec.removesuffix("+mfr") in histories and teacher.is_file():
-            overrides.append(f"recipe.teacher={teacher}")
-        cfg = config_from_dict(DEMO_CONFIG, overrides)
-        print(f"\n== {spec}: training {cfg.schedule.epochs} epochs")
-        tick = time.perf_counter()
-        metrics = run_training(cfg)
-        seconds = time.perf_counter() - tick
-        run_dir = out / spec / ("student" if "mfr" in suffixes else "joint" if "ssl" in suffixes else "")
-        histories[spec] = json.loads((run_dir / "history.json").read_text())
-        confusion = json.loads((run_dir / "confusion.json").read_text())
-        class_names = (run_dir / "classes.txt").read_text().split()
-        probe = create_model(base, num_classes=len(class_names), num_frames=cfg.data.num_frames, **cfg.model.options)
-        macs, params = count_macs(probe, (1, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size))
-        rows.append([
-            spec, f"{params / 1e6:.2f}", f"{macs / 1e6:.0f}",
-            f"{100 * metrics['top1']:.1f}", f"{100 * metrics['mean_class_acc']:.1f}",
-            f"{100 * direction_accuracy(confusion, class_names):.1f}", f"{seconds:.0f}",
-        ])
-    plot_curves(histories, out / "curves.png")
+        results.append(train_motion_row(spec, data_root, out, args.seed, args.epochs, not args.no_progress,
+                                        teacher=stage_one_teacher(spec, out, [r["spec"] for r in results])))
+    plot_curves({r["spec"]: r["history"] for r in results}, out / "curves.png")
+    rows = [[r["spec"], f"{r['params'] / 1e6:.2f}", f"{r['macs'] / 1e6:.0f}", f"{100 * r['top1']:.1f}",
+             f"{100 * r['mean_class_acc']:.1f}", f"{100 * r['direction']:.1f}", f"{r['seconds']:.0f}"]
+            for r in results]
     print()
     print(format_table(["model", "params (M)", "MACs (M)", "top-1 %", "mean class %", "direction %",
                         "train s"], rows))
-    print(f"\nchance: top-1 {100 / len(class_names):.1f} %, direction 50.0 %")
+    print(f"\nchance: top-1 {100 / results[-1]['num_classes']:.1f} %, direction 50.0 %")
     print(f"curves: {out / 'curves.png'}; run folders: {out}/<model>; total {time.perf_counter() - started:.0f} s")
     return 0
 
