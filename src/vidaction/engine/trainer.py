@@ -92,6 +92,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def convert_sync_batchnorm(model: nn.Module, trainable: list[nn.Module] | None
+                           ) -> tuple[nn.Module, list[nn.Module] | None]:
+    """``model`` with SyncBatchNorm layers, and ``trainable`` as the same-named modules of the
+    converted model: the conversion replaces BatchNorm modules, so a trainable BatchNorm listed by
+    object (HCML's stages list ``backbone.bn1``) would otherwise be left behind in eval mode."""
+    names = None if trainable is None else [_module_name(model, module) for module in trainable]
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return converted, None if names is None else [converted.get_submodule(name) for name in names]
+
+
+def _module_name(model: nn.Module, module: nn.Module) -> str:
+    for name, candidate in model.named_modules():
+        if candidate is module:
+            return name
+    raise ValueError(f"trainable module {type(module).__name__} is not part of the model")
+
+
 class Trainer:
     """Fit and evaluate a classifier ``(N, 3, T, H, W) -> (N, K)`` on loaders of ``collate_clips`` batches."""
 
@@ -124,7 +141,7 @@ class Trainer:
             for module in self.trainable:
                 module.requires_grad_(True)
         if train_cfg.sync_bn and self.cuda and distributed.world_size() > 1:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model, self.trainable = convert_sync_batchnorm(model, self.trainable)
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
