@@ -149,3 +149,12 @@ def test_a_section_keeps_its_own_defaults_under_given_keys():
     assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay) == ("adam", 1e-4, 1e-3)
     assert (cfg.gaf.cvae_optim.name, cfg.gaf.cvae_optim.lr, cfg.gaf.cvae_optim.betas) == ("adam", 0.01, [0.8, 0.999])
     assert config_from_dict({"optim": {"lr": 0.5}}).optim.name == "sgd"
+
+
+def test_overrides_leave_the_base_tree_unchanged():
+    """The demo builds every row from one recipe dict: a row's overrides must not leak into the next."""
+    base = {"model": {"name": "tsm_r18", "options": {"base_width": 16}}, "data": {"num_frames": 4}}
+    cfg = config_from_dict(base, ["model.options.motion=pmb", "data.num_frames=8", "model.options.base_width=8"])
+    assert cfg.model.options == {"base_width": 8, "motion": "pmb"} and cfg.data.num_frames == 8
+    assert base == {"model": {"name": "tsm_r18", "options": {"base_width": 16}}, "data": {"num_frames": 4}}
+    assert config_from_dict(base).model.options == {"base_width": 16}

@@ -10,6 +10,7 @@ key; cross-field checks live in ``__post_init__``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -654,7 +655,7 @@ def _set_dotted(tree: dict, keys: list[str], value: Any, root: type) -> None:
 def config_from_dict(tree: dict, overrides: list[str] | tuple[str, ...] = ()) -> Any:
     """Build the config of the tree's ``task`` (:class:`ExperimentConfig` for recognition, the
     default; :class:`DetectionExperimentConfig` for detection) plus ``key=value`` overrides."""
-    tree = _merge({}, tree)
+    tree = copy.deepcopy(tree)
     parsed = [parse_override(text) for text in overrides]
     for keys, value in parsed:
         if keys == ["task"]:
