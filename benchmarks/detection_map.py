@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from vidaction.data.records import DetectionVideo
-from vidaction.evaluation.detection import (ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, Detections,
-                                            evaluate_detection, segment_iou)
+from vidaction.evaluation.detection_map import ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, segment_iou
+from vidaction.evaluation.detection_results import Detections, evaluate_detection
 
 
 def synthetic_set(num_videos: int, per_video: int, num_classes: int, seed: int = 0

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidaction.data.feature_sidecar import feature_path, read_sidecar
 from vidaction.data.synthetic_detection import make_detection_dataset
 
 
@@ -46,10 +47,10 @@ def load_subset(root: Path, subset: str, classes: list[str]) -> tuple[np.ndarray
     for video_id, entry in sorted(database.items()):
         if entry["subset"] != subset:
             continue
-        array = np.load(root / "features" / f"{video_id}.npy")
-        sidecar = json.loads((root / "features" / f"{video_id}.json").read_text())
+        path = feature_path(root / "features", video_id)
+        array, sidecar = np.load(path), read_sidecar(path)
         features.append(array)
-        labels.append(position_labels(entry, classes, len(array), sidecar["feature_fps"], sidecar["time_offset"]))
+        labels.append(position_labels(entry, classes, len(array), sidecar.feature_fps, sidecar.time_offset))
     return np.concatenate(features), np.concatenate(labels)
 
 
@@ -109,7 +110,7 @@ def learnability(root: Path, classes: list[str]) -> dict:
 def naive_detection_map(root: Path, classes: list[str]) -> dict:
     """mAP of run-length segments of the smoothed per-position classifier (module docstring)."""
     from vidaction.data.records import DetectionVideo
-    from vidaction.evaluation.detection import Detections, evaluate_detection
+    from vidaction.evaluation.detection_results import Detections, evaluate_detection
 
     x_train, y_train = load_subset(root, "validation", classes)
     keep = y_train >= 0
@@ -123,8 +124,8 @@ def naive_detection_map(root: Path, classes: list[str]) -> dict:
         ground_truth.append(DetectionVideo(video_id, [a["segment"] for a in entry["annotations"]],
                                            [classes.index(a["label"]) for a in entry["annotations"]],
                                            duration=entry["duration"], ambiguous=entry["ambiguous"]))
-        array = np.load(root / "features" / f"{video_id}.npy")
-        sidecar = json.loads((root / "features" / f"{video_id}.json").read_text())
+        path = feature_path(root / "features", video_id)
+        array, sidecar = np.load(path), read_sidecar(path)
         with torch.no_grad():
             probabilities = torch.softmax(model(torch.from_numpy((array - mean) / std)), dim=1).numpy()
         kernel = np.ones(5) / 5
@@ -132,11 +133,12 @@ def naive_detection_map(root: Path, classes: list[str]) -> dict:
         best = smooth.argmax(1)
         edges = np.flatnonzero(np.diff(np.r_[-1, best, -1]))
         segments, scores, labels = [], [], []
-        first_bin = sidecar["time_offset"] - 0.5 / sidecar["feature_fps"]  # where step 0's bin begins
+        fps = sidecar.feature_fps
+        first_bin = sidecar.time_offset - 0.5 / fps  # where step 0's bin begins
         for start, stop in itertools.pairwise(edges):
             if best[start] == 0:
                 continue
-            segments.append([first_bin + start / sidecar["feature_fps"], first_bin + stop / sidecar["feature_fps"]])
+            segments.append([first_bin + start / fps, first_bin + stop / fps])
             scores.append(smooth[start:stop, best[start]].mean())
             labels.append(best[start] - 1)
         parts.append(Detections.for_video(video_id, np.array(segments).reshape(-1, 2), scores, labels))

@@ -12,15 +12,13 @@ from vidaction.data.dataset import EpochSampler
 from vidaction.data.detection_dataset import (
     DetectionAnnotationError,
     DetectionWindowDataset,
-    FeatureFileError,
-    FeatureSource,
-    FrameSource,
     collate_detection,
     plan_test_windows,
     plan_training_windows,
     steps_to_seconds,
     window_starts,
 )
+from vidaction.data.detection_sources import FeatureFileError, FeatureSource, FrameSource
 from vidaction.data.errors import VideoDecodeError
 from vidaction.data.records import DetectionVideo
 from vidaction.data.writer import write_video

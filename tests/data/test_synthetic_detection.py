@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from vidaction.cli.main import main
-from vidaction.data.detection_dataset import DetectionWindowDataset, FeatureSource
+from vidaction.data.detection_dataset import DetectionWindowDataset
+from vidaction.data.detection_sources import FeatureSource
 from vidaction.data.records import DetectionVideo
 from vidaction.data.synthetic_detection import (
     CLASS_SECONDS,

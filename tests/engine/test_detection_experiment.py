@@ -14,27 +14,11 @@ from vidaction.engine.detection import DetectionTrainer
 from vidaction.engine.trainer import TooManyBadSamples
 from vidaction.engine.detection_experiment import (load_trained_detector, run_detection_test,
                                                     run_detection_training)
-from vidaction.evaluation.detection import read_results_json
+from vidaction.evaluation.detection_results import read_results_json
 from vidaction.models.detector import TemporalDetector
 
 
-def feature_config(dataset, out_dir, epochs=2, **data):
-    return config_from_dict({
-        "task": "detection",
-        "data": {"annotations": str(dataset / "annotations"), "root": str(dataset / "features"),
-                 "media_template": "{}.npy", "class_names": str(dataset / "annotations" / "classes.txt"), "input": "features",
-                 "feature_channels": 32, "window": 32, "train_stride": 8, "test_stride": 16, "batch_size": 4,
-                 "num_workers": 0, "pin_memory": False, **data},
-        "model": {"backbone": "", "channels": 32, "proposal_channels": 16, "frame_channels": 16, "num_levels": 3,
-                  "norm_groups": 8},
-        "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "grad_clip": 5.0},
-        "schedule": {"epochs": epochs, "policy": "cosine"},
-        "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False, "log_every": 1},
-        "test": {"tiou_thresholds": [0.1, 0.3, 0.5]},
-    })
-
-
-def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, monkeypatch):
+def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, monkeypatch, feature_config):
     # 48-step windows: 6 of the 17 training windows get AFSD's boundary-contrastive augmentation.
     cfg = feature_config(detection_dataset, tmp_path / "run", window=48)
     assert isinstance(cfg, DetectionExperimentConfig)
@@ -78,7 +62,7 @@ def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, 
         assert torch.equal(value, again["model"][key]), key
 
 
-def test_detector_learns_its_training_videos(detection_dataset, tmp_path):
+def test_detector_learns_its_training_videos(detection_dataset, tmp_path, feature_config):
     def fit(epochs, lr):
         cfg = feature_config(detection_dataset, tmp_path / f"e{epochs}", epochs=epochs, val_subset="val")
         return run_detection_training(replace(cfg, optim=replace(cfg.optim, lr=lr)))
@@ -111,7 +95,7 @@ def test_frame_mode_with_a_tiny_i3d(detection_dataset, tmp_path):
     assert not any(m.training for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm3d))
 
 
-def test_wrong_feature_files_and_options_are_named(detection_dataset, tmp_path):
+def test_wrong_feature_files_and_options_are_named(detection_dataset, tmp_path, feature_config):
     with pytest.raises(TooManyBadSamples, match=r"(?s)4 of 4 train videos cannot be read.*video_validation_0000001: "
                                                 r"field 'channels': 32 channels .* the configuration says 64"):
         run_detection_training(feature_config(detection_dataset, tmp_path / "a", feature_channels=64))

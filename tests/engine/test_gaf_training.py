@@ -6,7 +6,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tests.engine.test_detection_experiment import feature_config
 from vidaction.cli.demo import GAF_DEMO_OPTIONS, detection_demo_config
 from vidaction.config import DetectionLossConfig, GAFConfig, OptimConfig, config_from_dict, config_to_dict
 from vidaction.engine.checkpoint import load_checkpoint
@@ -19,18 +18,23 @@ from vidaction.models.detector import afsd_detector
 SMALL_GAF = {"attention_channels": 32, "norm_groups": 8, "cvae_channels": 16, "cvae_hidden": 32, "latent_size": 8}
 
 
-def gaf_config(dataset, out_dir, epochs=2, **gaf):
-    tree = config_to_dict(feature_config(dataset, out_dir, epochs=epochs))
-    tree["model"].update(attention="gaf", attention_options=dict(SMALL_GAF))
-    tree["gaf"].update(gaf)
-    return config_from_dict(tree)
+@pytest.fixture(scope="module")
+def gaf_config(feature_config):
+    """``gaf_config(dataset, out_dir, epochs=2, **gaf)``: the small feature detector with a small GAF."""
+    def make(dataset, out_dir, epochs=2, **gaf):
+        tree = config_to_dict(feature_config(dataset, out_dir, epochs=epochs))
+        tree["model"].update(attention="gaf", attention_options=dict(SMALL_GAF))
+        tree["gaf"].update(gaf)
+        return config_from_dict(tree)
+
+    return make
 
 
 def changed(before, after, prefix):
     return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
 
 
-def test_alternating_steps_update_their_own_parts(detection_dataset, tmp_path):
+def test_alternating_steps_update_their_own_parts(detection_dataset, tmp_path, gaf_config):
     metrics = run_detection_training(gaf_config(detection_dataset, tmp_path / "it", epochs=1))
     assert 0.0 <= metrics["average_mAP"] <= 1.0
     logged = (tmp_path / "it" / "metrics.jsonl").read_text()
@@ -98,7 +102,7 @@ def test_the_representation_loss_reaches_the_features_unless_detached():
     assert (attached - detached).abs().sum() > 0
 
 
-def test_gaf_run_resumes_exactly(detection_dataset, tmp_path, monkeypatch):
+def test_gaf_run_resumes_exactly(detection_dataset, tmp_path, monkeypatch, gaf_config):
     straight = run_detection_training(gaf_config(detection_dataset, tmp_path / "a", epochs=2))
     original = GAFDetectionTrainer.train_one_epoch
 
@@ -119,7 +123,7 @@ def test_gaf_run_resumes_exactly(detection_dataset, tmp_path, monkeypatch):
         assert torch.equal(value, b["model"][key]), key
 
 
-def test_ablation_switches_remove_their_terms(detection_dataset, tmp_path):
+def test_ablation_switches_remove_their_terms(detection_dataset, tmp_path, gaf_config):
     run_detection_training(gaf_config(detection_dataset, tmp_path / "ai", epochs=1, nonaction=False,
                                       reconstruction=False))
     logged = (tmp_path / "ai" / "metrics.jsonl").read_text()
@@ -128,7 +132,7 @@ def test_ablation_switches_remove_their_terms(detection_dataset, tmp_path):
     assert model.attention.cvae is None and "cvae_optimizer" not in load_checkpoint(tmp_path / "ai" / "last.pt")
 
 
-def test_nan_kl_stops_and_collapse_is_warned(detection_dataset, tmp_path, monkeypatch, capsys):
+def test_nan_kl_stops_and_collapse_is_warned(detection_dataset, tmp_path, monkeypatch, capsys, gaf_config):
     import vidaction.engine.gaf as gaf_engine
 
     def nan_kl(outputs, beta):

@@ -8,9 +8,9 @@ import pytest
 
 from vidaction.data.errors import AnnotationError
 from vidaction.data.records import DetectionVideo
-from vidaction.evaluation.detection import (ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, Detections,
-                                            average_precision, evaluate_detection, pairwise_segment_iou,
-                                            read_results_json, segment_iou, threshold_key, write_results_json)
+from vidaction.evaluation.detection_map import (ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, average_precision,
+                                                pairwise_segment_iou, segment_iou, threshold_key)
+from vidaction.evaluation.detection_results import Detections, evaluate_detection, read_results_json, write_results_json
 
 
 def reference_iou(ps, pe, gs, ge):

@@ -8,7 +8,8 @@ from torch.distributions import Normal, kl_divergence
 
 from vidaction.losses.cvae import cvae_loss, gaussian_kl, kl_term, masked_mean, reconstruction_error, \
     representation_loss
-from vidaction.models.generative.gaf import CVAEOutput, GenerativeAttention
+from vidaction.models.generative.cvae import CVAEOutput
+from vidaction.models.generative.gaf import GenerativeAttention
 
 
 def cvae_output(batch=2, steps=5, latent=3, channels=4, spatial=(2, 2), seed=0, mask=None, prior=True):

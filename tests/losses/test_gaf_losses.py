@@ -8,7 +8,8 @@ from vidaction.losses.detection import afsd_loss, softmax_focal_loss
 from vidaction.losses.gaf import action_class_distribution, gaf_detection_loss, gaf_recognition_loss, \
     nonaction_detection_loss, segment_classification_loss
 from vidaction.models.detector import TemporalDetector
-from vidaction.models.generative.gaf import GAFClassifierOutput, gaf_for_head
+from vidaction.models.generative.gaf import gaf_for_head
+from vidaction.models.generative.gaf_classifier import GAFClassifierOutput
 from vidaction.models.heads.afsd import AFSDHead
 
 STEPS = 32

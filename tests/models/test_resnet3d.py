@@ -48,6 +48,9 @@ def test_r50_layout_matches_mmaction2_i3d_r50():
 def test_every_parameter_gets_a_gradient(attention):
     torch.manual_seed(0)
     model = create_model("i3d_tiny", num_classes=3, num_frames=8, attention=attention, refine=attention is not None)
+    if model.refine is not None:
+        with torch.no_grad():
+            model.refine.scale.fill_(1.0)  # zero at init: the conv learns once the gate has moved
     model(torch.randn(2, 3, 8, 64, 64)).logsumexp(1).sum().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
@@ -107,6 +110,8 @@ def test_attention_on_every_block_and_masks(attention, cls):
 def test_refinement_adds_relu_conv_of_pooled_spatio_temporal_masks():
     torch.manual_seed(0)
     refined = create_model("i3d_tiny", num_classes=3, num_frames=16, attention="w3", refine=True).eval()
+    with torch.no_grad():
+        refined.refine.scale.normal_()
     plain = create_model("i3d_tiny", num_classes=3, num_frames=16, attention="w3").eval()
     plain.load_state_dict({k: v for k, v in refined.state_dict().items() if not k.startswith("refine.")})
     x = torch.randn(2, 3, 16, 64, 64)
@@ -120,8 +125,8 @@ def test_refinement_adds_relu_conv_of_pooled_spatio_temporal_masks():
         t, h, w = (s // o for s, o in zip(m.shape[2:], y.shape[2:]))
         pooled.append(m.unflatten(4, (-1, w)).unflatten(3, (-1, h)).unflatten(2, (-1, t)).mean(dim=(3, 5, 7)))
     weight = refined.refine.weight[:, :, 0, 0, 0]
-    expected = torch.relu(torch.einsum("kj,njthw->nkthw", weight, torch.cat(pooled, 1))
-                          + refined.refine.bias[:, None, None, None])
+    expected = refined.refine.scale[:, None, None, None] * torch.relu(
+        torch.einsum("kj,njthw->nkthw", weight, torch.cat(pooled, 1)) + refined.refine.bias[:, None, None, None])
     assert torch.allclose(y - base, expected, atol=1e-5)
 
 

@@ -52,7 +52,7 @@ def ground_truth_of(annotations: str, subset: str | None, cfg, class_names: list
 def run(args: argparse.Namespace) -> int:
     from vidaction.engine.detect import detect_video
     from vidaction.engine.detection_experiment import load_trained_detector
-    from vidaction.evaluation.detection import write_results_json
+    from vidaction.evaluation.detection_results import write_results_json
     from vidaction.viz.tables import format_table
 
     result = detect_video(args.checkpoint, args.video, args.features, args.extractor, args.device)

@@ -1,6 +1,6 @@
 """``vidaction eval-detection --gt GT --pred PRED.json``: temporal detection mAP (GAF Sec. IV-A, Table III).
 
-The numbers equal the official ActivityNet evaluator's (see :mod:`vidaction.evaluation.detection`).
+The numbers equal the official ActivityNet evaluator's (see :mod:`vidaction.evaluation.detection_map`).
 Defaults follow the ground-truth format (:func:`vidaction.data.formats.detection.detection_format`):
 THUMOS14 is scored on ``test`` at tIoU ``np.linspace(0.3, 0.7, 5)``, ActivityNet-style files on
 ``validation`` at ``np.linspace(0.5, 0.95, 10)`` (the official default). stdout holds the tables and
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from vidaction.data.errors import AnnotationError
     from vidaction.data.formats.activitynet import canonical_subset
     from vidaction.data.formats.detection import detection_format, read_class_list, read_detection_annotations
-    from vidaction.evaluation.detection import (ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, evaluate_detection,
-                                                read_results_json, threshold_key)
+    from vidaction.evaluation.detection_map import ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, threshold_key
+    from vidaction.evaluation.detection_results import evaluate_detection, read_results_json
     from vidaction.viz.tables import format_table
 
     dataset = detection_format(args.gt)

@@ -55,9 +55,10 @@ frames in 2 x 2 cells (16), ``DESCRIPTOR_DIMS`` = 272 in all, times a fixed Gaus
 ``[i * stride, (i + 1) * stride)`` and is timed at its centre, ``time_offset + i / feature_fps`` with
 ``feature_fps = fps / stride`` and ``time_offset = stride / (2 fps)``; a video of ``N`` frames has
 ``ceil(N / stride)`` steps. Features are computed from the rendered frames, before H.264 coding.
-Sidecar keys (those of ``vidaction extract-features`` where they overlap): ``video_id``,
-``feature_fps``, ``time_offset``, ``feature_times``, ``duration``, ``fps`` (of the frames), ``stride``
-and ``window`` (frames), ``num_features``, ``num_channels``, ``layout`` (``"TC"``), ``extractor``.
+Sidecar keys (:mod:`vidaction.data.feature_sidecar`, those of ``vidaction extract-features`` where
+they overlap): ``video_id``, ``feature_fps``, ``time_offset``, ``feature_times``, ``duration``, ``fps``
+(of the frames), ``stride`` and ``window`` (frames), ``num_features``, ``num_channels``, ``layout``
+(``"TC"``), ``extractor``.
 
 Learnability (``benchmarks/synthetic_detection.py``, default dataset): a per-position logistic
 regression on these features, trained on the ``validation`` videos and scored on the ``test``
@@ -76,6 +77,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidaction.data.feature_sidecar import FeatureSidecar, feature_path, write_features
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.synthetic import paint, shape_mask, textured_background
 from vidaction.data.video import VideoReader
@@ -412,20 +414,26 @@ def motion_features(frames: np.ndarray, channels: int = 128, stride: int = 2, wi
     return motion_descriptor(frames, stride, window) @ projection_matrix(channels)
 
 
-def video_motion_features(path: str | Path, settings: dict) -> tuple[np.ndarray, dict]:
+def motion_sidecar(video_id: str, num_frames: int, num_features: int, fps: float, stride: int, window: int,
+                   channels: int) -> FeatureSidecar:
+    """The sidecar of :func:`motion_features` of ``num_frames`` frames at ``fps`` (module docstring)."""
+    offset = stride / (2 * fps)
+    return FeatureSidecar(
+        video_id=video_id, feature_fps=fps / stride, time_offset=offset, duration=num_frames / fps,
+        num_features=num_features, feature_times=[round(offset + i * stride / fps, 6) for i in range(num_features)],
+        settings=dict(fps=fps, stride=stride, window=window, num_channels=channels, layout="TC", extractor=EXTRACTOR))
+
+
+def video_motion_features(path: str | Path, settings: dict) -> tuple[np.ndarray, FeatureSidecar]:
     """:func:`motion_features` of a video file, read at ``settings["fps"]``, and its sidecar: the
     feature recipe of a sidecar written by :func:`make_detection_dataset` (``fps``, ``stride``,
     ``window``, ``num_channels``) applied to any video, e.g. for ``vidaction detect``."""
     reader = VideoReader(path)
     fps, stride, window = float(settings["fps"]), int(settings["stride"]), int(settings["window"])
+    channels = int(settings["num_channels"])
     frames = reader.get_frames(indices_at_fps(reader.timestamps(), fps, reader.duration))
-    features = motion_features(frames, int(settings["num_channels"]), stride, window).astype(np.float32)
-    offset = stride / (2 * fps)
-    sidecar = {"video_id": Path(path).stem, "feature_fps": fps / stride, "time_offset": offset,
-               "duration": len(frames) / fps, "fps": fps, "stride": stride, "window": window,
-               "num_features": len(features), "num_channels": int(settings["num_channels"]), "layout": "TC",
-               "extractor": EXTRACTOR}
-    return features, sidecar
+    features = motion_features(frames, channels, stride, window).astype(np.float32)
+    return features, motion_sidecar(Path(path).stem, len(frames), len(features), fps, stride, window, channels)
 
 
 def _manifest(**params) -> dict:
@@ -487,15 +495,9 @@ def make_detection_dataset(root: str | Path, num_train: int = 30, num_test: int 
             frames = render_detection_video(rng, instances, ambiguous, num_frames, fps, size, classes)
             write_video(out / "videos" / f"{video_id}.mp4", frames, fps=fps)
             features = motion_features(frames, channels, feature_stride, feature_window)
-            np.save(out / "features" / f"{video_id}.npy", features)
+            sidecar = motion_sidecar(video_id, num_frames, len(features), fps, feature_stride, feature_window, channels)
+            write_features(feature_path(out / "features", video_id), features, sidecar)
             duration = num_frames / fps
-            offset = feature_stride / (2 * fps)
-            sidecar = {"video_id": video_id, "feature_fps": fps / feature_stride, "time_offset": offset,
-                       "feature_times": [round(offset + i * feature_stride / fps, 6) for i in range(len(features))],
-                       "duration": duration, "fps": fps, "stride": feature_stride, "window": feature_window,
-                       "num_features": len(features), "num_channels": channels, "layout": "TC",
-                       "extractor": EXTRACTOR}
-            (out / "features" / f"{video_id}.json").write_text(json.dumps(sidecar, indent=1))
             annotations = []
             for event in instances:
                 start, end = _seconds(event.start, fps), _seconds(event.end, fps)

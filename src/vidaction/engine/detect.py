@@ -24,7 +24,7 @@ from vidaction.data.detection_dataset import DetectionWindowDataset, collate_det
 from vidaction.data.records import DetectionVideo
 from vidaction.engine.detection import predict_detections
 from vidaction.engine.detection_experiment import build_source, load_trained_detector
-from vidaction.evaluation.detection import Detections
+from vidaction.evaluation.detection_results import Detections
 
 @dataclass
 class VideoDetections:
@@ -38,8 +38,9 @@ class VideoDetections:
 
 def _features_of(video: Path, recipe: dict, extractor: str | None, out_dir: Path) -> Path:
     """Write ``video``'s features (and sidecar) the way ``recipe`` says into ``out_dir``; their path."""
+    from vidaction.data.feature_sidecar import feature_path, write_features
     from vidaction.data.synthetic_detection import EXTRACTOR, video_motion_features
-    from vidaction.engine.feature_extraction import FeatureExtractor, load_backbone, write_features
+    from vidaction.engine.feature_extraction import FeatureExtractor, load_backbone
 
     if recipe.get("extractor") == EXTRACTOR:
         features, sidecar = video_motion_features(video, recipe)
@@ -54,8 +55,7 @@ def _features_of(video: Path, recipe: dict, extractor: str | None, out_dir: Path
             checkpoint_name=Path(extractor).name).extract(video)
     else:
         raise ConfigError("the checkpoint does not say how its training features were made; pass --features FILE.npy")
-    write_features(out_dir, video.stem, features, sidecar)
-    return out_dir / f"{video.stem}.npy"
+    return write_features(feature_path(out_dir, video.stem), features, sidecar)
 
 
 @dataclass

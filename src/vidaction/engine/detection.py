@@ -11,7 +11,7 @@ loop and a :class:`~vidaction.engine.trainer.Trainer` whose metric is the detect
   and processes.
 - :class:`DetectionTrainer`: the recognition trainer's loop (checkpoints, exact resume, NaN stop,
   bad-window accounting, DDP) with detection batches; validation decodes the validation windows,
-  scores them with :func:`vidaction.evaluation.detection.evaluate_detection` and keeps ``best.pt`` by
+  scores them with :func:`vidaction.evaluation.detection_results.evaluate_detection` and keeps ``best.pt`` by
   the average mAP. Each evaluation writes the validation detections to ``predictions.json``
   (ActivityNet results format).
 """
@@ -31,7 +31,8 @@ from vidaction.config import DetectionLossConfig, DetectionTestConfig
 from vidaction.data.records import DetectionVideo
 from vidaction.engine import distributed
 from vidaction.engine.trainer import Trainer
-from vidaction.evaluation.detection import Detections, evaluate_detection, threshold_key, write_results_json
+from vidaction.evaluation.detection_map import threshold_key
+from vidaction.evaluation.detection_results import Detections, evaluate_detection, write_results_json
 from vidaction.evaluation.postprocess import Candidates, decode_windows, fuse_streams, merge_video_detections, \
     window_candidates
 from vidaction.losses.detection import afsd_loss, boundary_contrastive_loss

@@ -17,8 +17,9 @@ import torch
 from vidaction.config import (ConfigError, DetectionDataConfig, DetectionExperimentConfig, DetectorConfig,
                               config_from_dict, config_to_dict, save_config)
 from vidaction.data.build import build_loader
-from vidaction.data.detection_dataset import (DetectionWindowDataset, FeatureSource, FrameSource,
-                                              collate_detection, feature_recipe)
+from vidaction.data.detection_dataset import DetectionWindowDataset, collate_detection
+from vidaction.data.detection_sources import FeatureSource, FrameSource
+from vidaction.data.feature_sidecar import feature_recipe
 from vidaction.data.formats.detection import detection_format, read_class_list, read_detection_annotations
 from vidaction.data.records import DetectionVideo
 from vidaction.engine import distributed
@@ -26,7 +27,8 @@ from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.detection import DetectionObjective, DetectionTrainer, detection_metrics, predict_detections
 from vidaction.engine.gaf import GAFDetectionTrainer, GAFObjective
 from vidaction.engine.trainer import TooManyBadSamples, seed_everything
-from vidaction.evaluation.detection import ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS, write_results_json
+from vidaction.evaluation.detection_map import ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS
+from vidaction.evaluation.detection_results import write_results_json
 from vidaction.models import create_model, load_pretrained
 from vidaction.models.detector import TemporalDetector, afsd_detector
 

@@ -25,7 +25,7 @@ from vidaction.engine.trainer import Trainer, seed_everything
 from vidaction.io import atomic_torch_save
 from vidaction.data.labels import head_sizes, num_classes_of
 from vidaction.models import ModelNotFoundError, create_model, load_pretrained
-from vidaction.models.generative.gaf import GAFClassifier
+from vidaction.models.generative.gaf_classifier import GAFClassifier
 from vidaction.models.motion.hcml import HCMLNet
 from vidaction.models.registry import model_options
 
@@ -185,22 +185,27 @@ def check_same_architecture(student: nn.Module, teacher: nn.Module, teacher_path
 def _run_single(cfg: ExperimentConfig, log, stage: int | None = None, init: str | None = None) -> dict[str, Any]:
     """One training run. For the HCML recipes, ``stage`` picks a self-supervised stage of the
     progressive phase (``None``: the joint loss) and ``init`` a checkpoint of a previous stage."""
+    weights = Path(cfg.model.pretrained).expanduser() if cfg.model.pretrained and init is None else None
+    if weights is not None and not weights.is_file():
+        raise FileNotFoundError(f"model.pretrained: no weights file at {weights}")
     seed_everything(cfg.train.seed + distributed.rank())
     train_set, class_names = build_dataset(cfg.data, "train")
     val_set, _ = build_dataset(cfg.data, "val")
     num_classes = cfg.model.num_classes or num_classes_of(class_names)
     model = build_model(cfg.model, num_classes, cfg.data.num_frames, cfg.data.input_size)
-    if cfg.model.pretrained and init is None:
-        report = load_pretrained(model, cfg.model.pretrained)
-        if distributed.is_main_process():
-            log(f"loaded {cfg.model.pretrained}: {report}")
+    if weights is not None:
+        source = f"{weights}: {load_pretrained(model, weights)}"
+    else:
+        source = f"{init} (the previous stage)" if init else "random initialisation"
+    if distributed.is_main_process():
+        log(f"weights: {source}")
     _attach_preprocessing(model, cfg, class_names)
     objective, trainable = None, None
     if cfg.recipe.name == "mfr":
         teacher, _, _ = load_trained_model(cfg.recipe.teacher)
         check_same_architecture(model, teacher, cfg.recipe.teacher)
         objective = MatureFeatureObjective(teacher, cfg.recipe.mimic_weight, cfg.optim.label_smoothing,
-                                           head_sizes=head_sizes(class_names))
+                                           head_sizes=head_sizes(class_names), normalize=cfg.recipe.mimic_normalize)
     if cfg.recipe.name == "gaf":
         if not isinstance(model, GAFClassifier):
             raise ConfigError(f"recipe.name=gaf trains GAF's recognition loss: use a gaf_* model (gaf_i3d, "

@@ -1,6 +1,7 @@
 """Sliding-window backbone features for temporal action detection (GAF Sec. IV-B, AFSD's feature mode).
 
-One video gives ``<out>/<video_id>.npy`` and a sidecar ``<video_id>.json``:
+One video gives ``<out>/<video_id>.npy`` and a sidecar ``<video_id>.json``
+(:mod:`vidaction.data.feature_sidecar`, which reads and writes both):
 
 1. Frames are resampled to ``fps`` by presentation time (:func:`vidaction.data.sampling.indices_at_fps`):
    ``N = ceil(duration * fps)`` frames, frame ``k`` shown at ``k / fps`` s.
@@ -37,7 +38,6 @@ skipped and listed in the summary.
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,10 +51,10 @@ from torch import Tensor, nn
 
 from vidaction import __version__
 from vidaction.data.errors import VideoDecodeError
+from vidaction.data.feature_sidecar import FeatureSidecar, complete_sidecar, feature_path, sidecar_path, write_features
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.transforms import resize_frames
 from vidaction.data.video import VideoReader
-from vidaction.io import atomic_write
 from vidaction.models import create_model
 from vidaction.models.backbones.i3d import InceptionI3d, inception_i3d_from_state_dict
 
@@ -284,7 +284,7 @@ class FeatureExtractor:
         return out.float().cpu().numpy()
 
     def extract(self, path: str | Path,
-                progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, FeatureSidecar]:
         """Features of one video and its sidecar; ``progress(done, total)`` follows the windows."""
         reader = self.open(path)
         indices = indices_at_fps(reader.timestamps(), self.fps, reader.duration)
@@ -319,56 +319,16 @@ class FeatureExtractor:
         if self.spatial:
             features = np.ascontiguousarray(features.transpose(1, 0, 2, 3))
         times = feature_times(len(starts), self.fps, self.window, self.stride)
-        sidecar = {
-            **self.settings(),
-            "video_id": video_id_of(Path(path)),
-            "source": str(path),
-            "feature_fps": self.fps / self.stride,
-            "num_features": len(starts),
-            "feature_times": [round(float(t), 6) for t in times],
-            "shape": list(features.shape),
-            "layout": "CTHW" if self.spatial else "TC",
-            "dtype": "float32",
-            "num_channels": int(features.shape[0 if self.spatial else 1]),
-            "endpoint_reduction_t": self.info["reduction_t"],
-            "num_source_frames": int(reader.num_frames),
-            "source_fps": float(reader.fps),
-            "duration": float(reader.duration),
-            "num_frames": num_frames,
-            "padded_frames": padded,
-            "input_size": list(buffer.shape[2:]),
-            "mean": self.mean.flatten().tolist(),
-            "std": self.std.flatten().tolist(),
-            "vidaction": __version__,
-        }
+        sidecar = FeatureSidecar(
+            video_id=video_id_of(Path(path)), feature_fps=self.fps / self.stride, duration=float(reader.duration),
+            num_features=len(starts), feature_times=[round(float(t), 6) for t in times], shape=list(features.shape),
+            details=dict(source=str(path), num_source_frames=int(reader.num_frames), source_fps=float(reader.fps),
+                         num_frames=num_frames, padded_frames=padded),
+            settings=dict(**self.settings(), layout="CTHW" if self.spatial else "TC", dtype="float32",
+                          num_channels=int(features.shape[0 if self.spatial else 1]),
+                          endpoint_reduction_t=self.info["reduction_t"], input_size=list(buffer.shape[2:]),
+                          mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist(), vidaction=__version__))
         return features, sidecar
-
-
-def output_paths(out_dir: str | Path, video_id: str) -> tuple[Path, Path]:
-    """``(<out>/<id>.npy, <out>/<id>.json)``."""
-    out = Path(out_dir)
-    return out / f"{video_id}.npy", out / f"{video_id}.json"
-
-
-def read_sidecar(out_dir: str | Path, video_id: str) -> dict | None:
-    """The stored sidecar of ``video_id`` if its features are complete (shape and dtype checked), else ``None``."""
-    array_path, json_path = output_paths(out_dir, video_id)
-    try:
-        sidecar = json.loads(json_path.read_text())
-        stored = np.load(array_path, mmap_mode="r")
-    except (OSError, ValueError):
-        return None
-    if not isinstance(sidecar, dict) or list(stored.shape) != sidecar.get("shape") or stored.dtype != np.float32:
-        return None
-    return sidecar
-
-
-def write_features(out_dir: str | Path, video_id: str, features: np.ndarray, sidecar: dict) -> None:
-    """The ``.npy`` then the ``.json`` (the completion marker), each atomically."""
-    array_path, json_path = output_paths(out_dir, video_id)
-    array_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(array_path, lambda stream: np.save(stream, features))
-    atomic_write(json_path, lambda stream: stream.write(json.dumps(sidecar, indent=1).encode()))
 
 
 def check_unique_ids(inputs: Sequence[Path]) -> None:
@@ -395,14 +355,15 @@ def extract_to_folder(extractor: FeatureExtractor, inputs: Sequence[Path], out_d
     settings = extractor.settings()
     complete = {}
     for path in inputs:
-        sidecar = None if overwrite else read_sidecar(out_dir, video_id_of(path))
+        stored = feature_path(out_dir, video_id_of(path))
+        sidecar = None if overwrite else complete_sidecar(stored)
         if sidecar is None:
             continue
-        changed = [f"{key} {sidecar.get(key)!r} -> {settings[key]!r}" for key in SETTING_KEYS
-                   if sidecar.get(key) != settings[key]]
+        changed = [f"{key} {sidecar.settings.get(key)!r} -> {settings[key]!r}" for key in SETTING_KEYS
+                   if sidecar.settings.get(key) != settings[key]]
         if changed:
             raise OutputConflictError(
-                f"{output_paths(out_dir, video_id_of(path))[1]} was extracted with other settings "
+                f"{sidecar_path(stored)} was extracted with other settings "
                 f"({'; '.join(changed)}); use another --out or --overwrite")
         complete[path] = sidecar
     summary = ExtractionSummary()
@@ -427,7 +388,7 @@ def extract_to_folder(extractor: FeatureExtractor, inputs: Sequence[Path], out_d
             summary.failed.append((str(path), str(exc)))
             say(f"skipped: {exc}")
             continue
-        write_features(out_dir, video_id, features, sidecar)
+        write_features(feature_path(out_dir, video_id), features, sidecar)
         summary.done.append(video_id)
     windows.close()
     bar.close()

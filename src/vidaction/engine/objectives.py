@@ -54,16 +54,18 @@ class CrossEntropyObjective:
 
 
 class MatureFeatureObjective:
-    """Cross-entropy + ``weight`` x feature mimicking of ``teacher``'s ``stage`` output (W3 eq. 9).
+    """Cross-entropy + ``weight`` x feature mimicking of ``teacher``'s ``stage`` output (W3 eq. 9),
+    per element (``normalize``, see :mod:`vidaction.losses.distill`) or literally.
 
     The teacher is frozen and in eval mode; the student must accept ``return_features=True``.
     """
 
     def __init__(self, teacher: nn.Module, weight: float, label_smoothing: float = 0.0, stage: str = "layer4",
-                 head_sizes: tuple[int, ...] = ()) -> None:
+                 head_sizes: tuple[int, ...] = (), normalize: bool = True) -> None:
         self.teacher = teacher.eval().requires_grad_(False)
         self.head_sizes = head_sizes
         self.weight = weight
+        self.normalize = normalize
         self.label_smoothing = label_smoothing
         self.stage = stage
 
@@ -76,7 +78,7 @@ class MatureFeatureObjective:
         with torch.no_grad():
             target = self.teacher.forward_features(clip)[self.stage]
         ce = classification_loss(logits, labels, self.head_sizes, self.label_smoothing)
-        mimic = feature_mimic_loss(features[self.stage].float(), target.float())
+        mimic = feature_mimic_loss(features[self.stage].float(), target.float(), self.normalize)
         return ce + self.weight * mimic, logits, {"ce": ce, "mimic": mimic}
 
 
@@ -118,7 +120,7 @@ class HCMLStageObjective:
 
 
 class GAFRecognitionObjective:
-    """GAF's recognition loss for a :class:`~vidaction.models.generative.gaf.GAFClassifier`:
+    """GAF's recognition loss for a :class:`~vidaction.models.generative.gaf_classifier.GAFClassifier`:
     cross-entropy of the action-instance feature's class + ``nonaction_weight`` x that of the
     non-action feature as background (eq. 12 with footnote 2)."""
 

@@ -1,5 +1,5 @@
 """GAF's frame-level losses: the CVAE's ELBO (Sec. III-B-1, eq. 7) and the representation loss
-``L_R`` (Sec. III-B-2, eq. 15), on :class:`~vidaction.models.generative.gaf.CVAEOutput` s.
+``L_R`` (Sec. III-B-2, eq. 15), on :class:`~vidaction.models.generative.cvae.CVAEOutput` s.
 
 - Eq. 7, ``L_CVAE = reconstruction + beta * KL(q(z | f, lambda) || p(z | lambda))`` with one
   posterior sample (``L = 1``): the reconstruction term is the squared error of the decoder's mean
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from vidaction.models.generative.gaf import CVAEOutput
+from vidaction.models.generative.cvae import CVAEOutput
 
 
 def gaussian_kl(mean_q: Tensor, logvar_q: Tensor, mean_p: Tensor, logvar_p: Tensor) -> Tensor:

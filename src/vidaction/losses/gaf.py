@@ -1,5 +1,6 @@
 """GAF's segment-level losses (Sec. III-B-2, eqs. 11-14) for the detector, and the recognition
-variant's ``L_clf`` (Table II, footnote 2), on the outputs of :mod:`vidaction.models.generative.gaf`.
+variant's ``L_clf`` (Table II, footnote 2), on the outputs of :mod:`vidaction.models.generative.gaf` and
+:mod:`vidaction.models.generative.gaf_classifier`.
 
 Detection (:func:`gaf_detection_loss`), per window batch:
 
@@ -44,7 +45,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidaction.losses.detection import Target, afsd_loss, pad_targets, softmax_focal_loss
-from vidaction.models.generative.gaf import GAFClassifierOutput, GAFOutput, SegmentAttentionOutput
+from vidaction.models.generative.gaf import GAFOutput
+from vidaction.models.generative.gaf_classifier import GAFClassifierOutput
+from vidaction.models.generative.segment_attention import SegmentAttentionOutput
 from vidaction.models.heads.afsd import AFSDOutput, CoarseClassOutput
 
 

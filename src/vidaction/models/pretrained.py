@@ -57,7 +57,7 @@ class LoadReport:
 def read_state_dict(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
     """A flat ``{name: tensor}`` and its detected format from a path or an in-memory checkpoint."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
+        path = Path(source).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint not found: {path}")
         try:

@@ -21,6 +21,8 @@ def test_every_block_of_listed_stages_gets_attention(attention, cls):
 def test_refined_model_shapes_and_gradients(attention):
     torch.manual_seed(0)
     model = create_model("tsm_tiny", num_classes=3, num_frames=4, attention=attention, refine=True)
+    with torch.no_grad():
+        model.refine.scale.fill_(1.0)  # zero at init: the conv learns once the gate has moved
     model(torch.randn(2, 3, 4, 32, 32)).logsumexp(1).sum().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -32,6 +34,8 @@ def test_refined_model_shapes_and_gradients(attention):
 def test_refinement_adds_relu_conv_of_pooled_stage_masks():
     torch.manual_seed(0)
     refined = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3", refine=True).eval()
+    with torch.no_grad():
+        refined.refine.scale.normal_()
     plain = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3").eval()
     plain.load_state_dict({k: v for k, v in refined.state_dict().items() if not k.startswith("refine.")})
     x = torch.randn(2, 3, 4, 64, 64)
@@ -40,7 +44,8 @@ def test_refinement_adds_relu_conv_of_pooled_stage_masks():
         base = plain.forward_features(x)["layer4"]
         masks = [m.transpose(1, 2).flatten(0, 1) for m in refined.attention_masks().values()]
         pooled = torch.cat([F.adaptive_avg_pool2d(m, y.shape[-2:]) for m in masks], 1)
-        expected = torch.relu(F.conv2d(pooled, refined.refine.weight, refined.refine.bias))
+        expected = refined.refine.scale[:, None, None] * torch.relu(
+            F.conv2d(pooled, refined.refine.weight, refined.refine.bias))
     assert torch.allclose(y - base, expected.view(2, 4, *expected.shape[1:]).transpose(1, 2), atol=1e-5)
 
 

@@ -118,3 +118,36 @@ def test_inplace_inference_matches_and_training_is_untouched():
     leaf = x.clone().requires_grad_()
     fast(leaf).sum().backward()
     assert torch.equal(leaf.detach(), x) and leaf.grad is not None
+
+
+@pytest.mark.parametrize("use_temporal", [True, False])
+def test_masks_start_near_mask_init(use_temporal):
+    torch.manual_seed(0)
+    x = torch.randn(2, 32, 4, 9, 9)
+    for mask_init in (0.95, 0.5):
+        block = W3Attention(32, reduction=4, use_temporal=use_temporal, mask_init=mask_init)
+        with torch.no_grad():
+            block(x)
+        for mask in block.last_masks:
+            # without eq. 6 the 7x7 conv sees the raw pooled features, whose spread widens the mask
+            assert abs(mask.mean().item() - mask_init) < 0.12 and 0 <= mask.min() and mask.max() <= 1
+    with pytest.raises(ValueError, match="mask_init"):
+        W3Attention(8, mask_init=1.0)
+
+
+def test_w3_inserted_into_a_trained_network_nearly_keeps_its_features():
+    from vidaction.models import create_model, load_pretrained
+
+    torch.manual_seed(0)
+    plain = create_model("tsm_tiny", num_classes=3, num_frames=4).eval()
+    x = torch.randn(2, 3, 4, 64, 64)
+    change = {}
+    for mask_init in (0.95, 0.5):
+        w3 = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3", refine=True,
+                          attention_options={"mask_init": mask_init}).eval()
+        load_pretrained(w3, plain.state_dict())
+        with torch.no_grad():
+            before, after = plain.forward_features(x)["layer4"], w3.forward_features(x)["layer4"]
+        change[mask_init] = ((after - before).norm() / before.norm()).item()
+    # every residual branch scaled by ~0.9 instead of ~0.25 (measured: 15 % against 74 %)
+    assert change[0.95] < 0.25 < 0.5 < change[0.5]

@@ -9,7 +9,8 @@ from vidaction.losses.cvae import cvae_loss, representation_loss
 from vidaction.losses.gaf import gaf_recognition_loss
 from vidaction.models import create_model
 from vidaction.models.detector import TemporalDetector
-from vidaction.models.generative.gaf import GenerativeAttention, attention_weights, gaf_for_head, masked_group_norm
+from vidaction.models.generative.gaf import GenerativeAttention, gaf_for_head
+from vidaction.models.generative.segment_attention import attention_weights, masked_group_norm
 from vidaction.models.heads.afsd import AFSDHead, InputProjection
 
 TINY = dict(attention_channels=8, norm_groups=2, cvae_channels=4, cvae_hidden=16, latent_size=6)

@@ -18,7 +18,7 @@ The same reader serves the ActivityNet-style conversion of THUMOS14
 Decisions:
 
 * Videos come in file order and each video's segments in annotation order: the order the official
-  evaluator reads, on which its tie-breaking depends (see :mod:`vidaction.evaluation.detection`).
+  evaluator reads, on which its tie-breaking depends (see :mod:`vidaction.evaluation.detection_map`).
 * Subset names are matched case-insensitively with aliases: ``train``/``training``,
   ``val``/``validation``, ``test``/``testing``; ``DetectionVideo.subset`` holds the canonical name
   (``training``, ``validation``, ``testing``).

@@ -8,7 +8,7 @@ Two forms are read:
   (seconds, whitespace-separated), plus ``Ambiguous_val.txt`` / ``Ambiguous_test.txt`` listing
   regions where the action is unclear. Those are kept as ``DetectionVideo.ambiguous`` and never as
   segments; they are excluded from scoring only when the evaluator is asked to (``ambiguous="ignore"``,
-  the rule of the official Matlab ``TH14evalDet``; see :mod:`vidaction.evaluation.detection`). A
+  the rule of the official Matlab ``TH14evalDet``; see :mod:`vidaction.evaluation.detection_map`). A
   missing ``Ambiguous`` file means no ambiguous regions; a missing class file is an error.
 * The ActivityNet-style JSON conversion used by ActionFormer and OpenTAD (``thumos14.json``):
   ``database`` -> video -> ``subset`` (``validation``/``test``, any case), ``duration``, ``fps``,

@@ -36,8 +36,9 @@ the last BN and before the addition (W3 Sec. 3.3); ``attention="nonlocal"`` a
 ``non_local=((0, 0, 0), (0, 1, 0, 1), (0, 1, 0, 1, 0, 1), (0, 0, 0))``), wrapped as
 ``layerX.Y.block`` / ``layerX.Y.nl``. ``refine=True`` is W3's attention-guided feature refinement
 (eqs. 7-8) on spatio-temporal maps: the masks ``(N, 1, T_j, H_j, W_j)`` of the last block of each
-attended stage are adaptive-average-pooled to the last stage's ``(T', H', W')``, concatenated,
-mapped by a 1x1x1 conv + ReLU to ``C_l`` channels and added to the last stage.
+attended stage give, through :class:`~vidaction.models.attention.refinement.AttentionRefinement`
+(pooled to the last stage's ``(T', H', W')``, a 1x1x1 conv + ReLU, zero at initialisation), a term
+added to the last stage at each of its time steps.
 
 Parameter names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layerX.0.downsample.0``, ``fc``), so :func:`inflate_2d_state_dict` turns ImageNet ResNet-50 (or
@@ -49,13 +50,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidaction.config import IMAGENET_MEAN, IMAGENET_STD
 from vidaction.models.attention.cbam import CBAM
 from vidaction.models.attention.nonlocal_block import NonLocalBlock
+from vidaction.models.attention.refinement import AttentionRefinement
 from vidaction.models.attention.w3 import W3Attention
 from vidaction.models.backbones.resnet_tsm import ATTENTION_KINDS, NonLocalWrapper, check_attention_fits
 from vidaction.models.pretrained import read_state_dict
@@ -204,10 +204,7 @@ class ResNet3d(nn.Module):
         self.num_features = channels
         self.attention = attention
         self.attention_stages = tuple(sorted(attention_stages)) if attention else ()
-        self.refine = None
-        if refine:
-            self.refine = nn.Conv3d(len(self.attention_stages), channels, 1)
-            nn.init.kaiming_normal_(self.refine.weight, mode="fan_out", nonlinearity="relu")
+        self.refine = AttentionRefinement(len(self.attention_stages), channels, dims=3) if refine else None
         self.dropout = nn.Dropout(dropout)
         self.head_sizes = tuple(num_classes) if isinstance(num_classes, (tuple, list)) else (num_classes,)
         self.fc = nn.Linear(channels, sum(self.head_sizes))
@@ -236,7 +233,7 @@ class ResNet3d(nn.Module):
         layer3 = self.layer3(layer2)
         layer4 = self.layer4(layer3)
         if self.refine is not None:
-            layer4 = layer4 + self.refinement(layer4.shape[-3:])
+            layer4 = layer4 + self.refine(list(self.attention_masks().values()), layer4.shape[-3:])
         return {"stem": stem, "layer1": layer1, "layer2": layer2, "layer3": layer3, "layer4": layer4}
 
     def attention_masks(self) -> dict[str, Tensor]:
@@ -251,11 +248,6 @@ class ResNet3d(nn.Module):
                 raise RuntimeError("attention_masks() reads the masks of the last forward pass; run one first")
             masks[f"layer{j}"] = last.spatial
         return masks
-
-    def refinement(self, size: torch.Size) -> Tensor:
-        """``f_ref(M^ms)`` of eqs. 7-8: ``(N, C_l, T_l, H_l, W_l)`` to add to the last stage."""
-        pooled = [F.adaptive_avg_pool3d(m, size) for m in self.attention_masks().values()]
-        return F.relu(self.refine(torch.cat(pooled, dim=1)))
 
     def frame_logits(self, features: dict[str, Tensor]) -> Tensor:
         """Per-time-step class scores ``(N, T', K)`` from the last stage ``(N, C, T', H, W)``."""

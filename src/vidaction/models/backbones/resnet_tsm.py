@@ -15,11 +15,11 @@ in ResNet-50 as in the Non-local paper), wrapped as ``layerX.Y.block`` / ``layer
 official TSM code, so its TSM-NL checkpoints load. ``input_size`` is the side of the frames the
 model is built for: W3/CBAM refuse, at build time and naming the layer, a stage whose feature maps
 would be smaller than their spatial kernel. ``refine=True`` adds W3's attention-guided feature
-refinement (eqs. 7-8): the spatial masks of the last block of each attended stage are
-average-pooled to the last stage's size, concatenated, mapped by a 1x1 conv + ReLU to ``C_l``
-channels and added to the last stage's features, frame by frame; ``forward_features`` then returns
-the refined map as ``"layer4"``. Both add parameters under ``attention.*`` and ``refine.*`` names,
-so plain ResNet weights still load, with those reported missing.
+refinement (eqs. 7-8, :class:`~vidaction.models.attention.refinement.AttentionRefinement`): the
+spatial masks of the last block of each attended stage, frame by frame, give a term added to the
+last stage's features (zero at initialisation); ``forward_features`` then returns the refined map
+as ``"layer4"``. Both add parameters under ``attention.*`` and ``refine.*`` names, so plain ResNet
+weights still load, with those reported missing.
 
 Parameter names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layerX.0.downsample.0``, ``fc``; v1.5 with the stride on the 3x3 conv), so ImageNet weights and
@@ -31,11 +31,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 import torch
-import torch.nn.functional as F
 
 from vidaction.config import IMAGENET_MEAN, IMAGENET_STD
 from vidaction.models.attention.cbam import CBAM
 from vidaction.models.attention.nonlocal_block import NonLocalBlock
+from vidaction.models.attention.refinement import AttentionRefinement
 from vidaction.models.attention.w3 import W3Attention
 from vidaction.models.layers.temporal_shift import TemporalShift
 from vidaction.models.registry import register_model
@@ -234,7 +234,7 @@ class ResNetTSM(nn.Module):
         self.num_features = channels
         self.attention = attention
         self.attention_stages = tuple(sorted(attention_stages)) if attention else ()
-        self.refine = nn.Conv2d(len(self.attention_stages), channels, 1) if refine else None
+        self.refine = AttentionRefinement(len(self.attention_stages), channels) if refine else None
         self.dropout = nn.Dropout(dropout)
         self.head_sizes = tuple(num_classes) if isinstance(num_classes, (tuple, list)) else (num_classes,)
         self.fc = nn.Linear(channels, sum(self.head_sizes))
@@ -273,7 +273,8 @@ class ResNetTSM(nn.Module):
             out = getattr(self, name)(out)
             features[name] = out
         if self.refine is not None:
-            features[self.stage_names[-1]] = out + self.refinement(out.shape[-2:])
+            masks = [m.transpose(1, 2).flatten(0, 1) for m in self.attention_masks().values()]
+            features[self.stage_names[-1]] = out + self.refine(masks, out.shape[-2:])
         return {k: v.view(n, t, *v.shape[1:]).transpose(1, 2) for k, v in features.items()}
 
     def attention_masks(self) -> dict[str, torch.Tensor]:
@@ -288,11 +289,6 @@ class ResNetTSM(nn.Module):
                 spatial = spatial.view(-1, self.num_frames, *spatial.shape[1:]).transpose(1, 2)
             masks[f"layer{j}"] = spatial
         return masks
-
-    def refinement(self, size: torch.Size) -> torch.Tensor:
-        """``f_ref(M^ms)`` of eqs. 7-8: ``(N*T, C_l, H_l, W_l)`` to add to the last stage."""
-        pooled = [F.adaptive_avg_pool2d(m.transpose(1, 2).flatten(0, 1), size) for m in self.attention_masks().values()]
-        return F.relu(self.refine(torch.cat(pooled, dim=1)))
 
     def frame_logits(self, features: dict[str, Tensor]) -> Tensor:
         """Per-frame class scores ``(N, T, K)`` from the last stage ``(N, C, T, H, W)``."""

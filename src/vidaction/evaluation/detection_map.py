@@ -1,10 +1,14 @@
-"""Temporal action detection mAP, numerically equal to the official ActivityNet evaluation.
+"""Temporal action detection mAP on arrays, numerically equal to the official ActivityNet evaluation.
 
 The reference is the ActivityNet challenge toolkit, ``Evaluation/eval_detection.py``
 (``ANETdetection``, ``compute_average_precision_detection``) and ``Evaluation/utils.py``
 (``segment_iou``, ``interpolated_prec_rec``): GAF Sec. IV-A ("Evaluation Metrics": mAP at several
 IoU thresholds, "calculated through the ActivityNet official codebase"), as ActionFormer, OpenTAD
-and AFSD do for THUMOS14 and ActivityNet v1.3. Per class, at every tIoU threshold:
+and AFSD do for THUMOS14 and ActivityNet v1.3. This module takes arrays and returns numbers (as
+ActionFormer's ``libs/utils/metrics.py`` keeps mAP apart from file reading); results files and the
+conversion of ground-truth records are :mod:`vidaction.evaluation.detection_results`, whose
+:func:`~vidaction.evaluation.detection_results.evaluate_detection` is the usual entry.
+Per class, at every tIoU threshold:
 
 1. The class's predictions, in results-file order (videos in file order, then list order), are
    ranked by ``np.argsort(scores)[::-1]`` with numpy's default sort kind, exactly the official call.
@@ -36,37 +40,14 @@ reversal it is tried first, and ``NaN < threshold`` is false, so it matches at e
 zero-length prediction against a segment of positive length has tIoU 0. A tIoU exactly equal to the
 threshold matches.
 
-Bad input -- what the official ``eval_detection.py`` does, and what happens here:
-
-* results JSON without ``results``: ``IOError('Please input a valid prediction file.')`` (it also
-  insists on ``version`` and ``external_data``) -> ``AnnotationError`` naming the file and the
-  missing field; ``version`` and ``external_data`` are optional.
-* a label that is not a class name: ``KeyError`` without context -> ``AnnotationError`` naming the
-  video, entry, label and the closest class name.
-* a label of a class without ground truth in the subset: ``KeyError`` (the official class index
-  comes from the subset's ground truth) -> accepted; the class is not scored (AP NaN, left out of
-  the mean, as the official leaves it out).
-* a segment with end < start: not checked, scored with a negative length -> ``AnnotationError``
-  naming video, entry and ``segment`` (``ValueError`` from ``Detections``).
-* a segment that is not two finite numbers: ``TypeError``/``IndexError`` or NaN tIoUs ->
-  ``AnnotationError`` naming video, entry and field.
-* a score that is not a number (string, null, bool): stored as is, so sorting fails or compares
-  strings -> ``AnnotationError`` naming video, entry and ``score``; NaN and infinity too.
-* a video id absent from the ground truth or from the evaluated subset: every detection on it is a
-  false positive -> the same; ``DetectionMetrics.unknown_videos`` lists those videos and the CLI
-  warns (with a hint when the ids differ by ActivityNet's ``v_`` prefix).
-* a class without detections: AP 0 and a printed warning -> AP 0.
-* blocked videos: fetched from the challenge server and removed -> not supported (no network);
-  leave them out of the ground truth.
-
-THUMOS14's ``Ambiguous`` regions (``DetectionVideo.ambiguous``). The ActivityNet code knows no such
-regions, and the THUMOS14 JSON that ActionFormer evaluates with it has no ``Ambiguous`` label (its
-loader asserts 20 labels): a detection there is an ordinary false positive.
-That is the default here, ``ambiguous="count"``, and with no ambiguous regions both modes are
-identical. The official THUMOS14 Matlab kit (``TH14evalDet.m``, function ``TH14eventdetpr``)
-removes from the false-positive list every detection of the class that matched no ground truth and
-has a positive intersection with an ``Ambiguous`` interval of its video; it counts neither as true
-nor as false positive. ``ambiguous="ignore"`` applies that rule, per threshold, on top of the
+THUMOS14's ``Ambiguous`` regions (``DetectionVideo.ambiguous``; here :func:`overlaps_regions` and
+``pred_ignorable``). The ActivityNet code knows no such regions, and the THUMOS14 JSON that
+ActionFormer evaluates with it has no ``Ambiguous`` label (its loader asserts 20 labels): a
+detection there is an ordinary false positive. That is the default, ``ambiguous="count"``, and with
+no ambiguous regions both modes are identical. The official THUMOS14 Matlab kit (``TH14evalDet.m``,
+function ``TH14eventdetpr``) removes from the false-positive list every detection of the class that
+matched no ground truth and has a positive intersection with an ``Ambiguous`` interval of its
+video; it counts neither as true nor as false positive. ``ambiguous="ignore"`` applies that rule, per threshold, on top of the
 ActivityNet matching and AP above. The rest of TH14evalDet is not reproduced: its matching is driven
 by the ground truth (each segment, in file order, takes the free detection of highest overlap), it
 requires ``overlap > threshold`` (strict), and its AP is the non-interpolated
@@ -82,25 +63,16 @@ The AP uses the fact that precision rises only at true positives (see ``_interpo
 
 from __future__ import annotations
 
-import difflib
-import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from vidaction.data.errors import AnnotationError
-from vidaction.data.records import DetectionVideo
 
 ANET_TIOU_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))
 """ActivityNet's ``np.linspace(0.5, 0.95, 10)`` (the official default)."""
 THUMOS14_TIOU_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.3, 0.7, 5))
 """THUMOS14's ``np.linspace(0.3, 0.7, 5)`` as ActionFormer and OpenTAD report it."""
-AMBIGUOUS_MODES = ("count", "ignore")
-RESULTS_VERSION = "VERSION 1.3"
 
 
 def _iou(pred_start, pred_end, gt_start, gt_end) -> np.ndarray:
@@ -131,63 +103,35 @@ def pairwise_segment_iou(segments: np.ndarray, candidates: np.ndarray) -> np.nda
     return _iou(a[:, :1], a[:, 1:], b[None, :, 0], b[None, :, 1])
 
 
-@dataclass
-class Detections:
-    """Detections of many videos, flat and in results-file order.
+def detection_arrays(video_ids: Any, segments: Any, scores: Any, labels: Any
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Detections as the metric takes them: ``video_ids`` ``(N,)`` str, ``segments`` ``(N, 2)``
+    float64 ``[start, end]`` with ``start <= end``, ``scores`` ``(N,)`` float64, ``labels`` ``(N,)``
+    int64 >= 0; raises ``ValueError`` naming the video and detection of the first bad entry."""
+    video_ids = np.asarray(video_ids, dtype=str).reshape(-1)
+    segments = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    n = len(video_ids)
+    if not len(segments) == len(scores) == len(labels) == n:
+        raise ValueError(f"detections: {n} video ids, {len(segments)} segments, {len(scores)} scores "
+                         f"and {len(labels)} labels; all must have one entry per detection")
 
-    ``video_ids`` ``(N,)`` str, ``segments`` ``(N, 2)`` float64 ``[start, end]`` seconds with
-    ``start <= end``, ``scores`` ``(N,)`` float64 (finite), ``labels`` ``(N,)`` int64 indices into the
-    class list. The order matters only for tied scores, as in the official evaluator (see the module
-    docstring); ``write_results_json`` groups by video, so evaluate the written file when ties must
-    match an evaluation of that file.
-    """
+    def fail(mask: np.ndarray, what: str) -> None:
+        i = int(np.flatnonzero(mask)[0])
+        raise ValueError(f"video {str(video_ids[i])!r}, detection {i}: {what} "
+                         f"(segment {segments[i].tolist()}, score {scores[i]})")
 
-    video_ids: np.ndarray
-    segments: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.video_ids = np.asarray(self.video_ids, dtype=str).reshape(-1)
-        self.segments = np.asarray(self.segments, dtype=np.float64).reshape(-1, 2)
-        self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
-        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
-        n = len(self.video_ids)
-        if not len(self.segments) == len(self.scores) == len(self.labels) == n:
-            raise ValueError(f"detections: {n} video ids, {len(self.segments)} segments, {len(self.scores)} scores "
-                             f"and {len(self.labels)} labels; all must have one entry per detection")
-
-        def fail(mask: np.ndarray, what: str) -> None:
-            i = int(np.flatnonzero(mask)[0])
-            raise ValueError(f"video {str(self.video_ids[i])!r}, detection {i}: {what} "
-                             f"(segment {self.segments[i].tolist()}, score {self.scores[i]})")
-
-        finite = np.isfinite(self.segments).all(axis=1)
-        if not finite.all():
-            fail(~finite, "segment is not finite")
-        if (self.segments[:, 1] < self.segments[:, 0]).any():
-            fail(self.segments[:, 1] < self.segments[:, 0], "segment end < start")
-        if not np.isfinite(self.scores).all():
-            fail(~np.isfinite(self.scores), "score is not finite")
-        if (self.labels < 0).any():
-            fail(self.labels < 0, f"negative label {self.labels.min()}")
-
-    def __len__(self) -> int:
-        return len(self.video_ids)
-
-    @classmethod
-    def for_video(cls, video_id: str, segments: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> Detections:
-        """The detections of one video: ``segments`` ``(K, 2)``, ``scores`` ``(K,)``, ``labels`` ``(K,)``."""
-        scores = np.asarray(scores).reshape(-1)
-        return cls(np.full(len(scores), video_id, dtype=object), segments, scores, labels)
-
-    @classmethod
-    def concatenate(cls, parts: Sequence[Detections]) -> Detections:
-        """One ``Detections`` of ``parts`` in order."""
-        if not parts:
-            return cls(np.zeros(0, dtype=str), np.zeros((0, 2)), np.zeros(0), np.zeros(0, dtype=np.int64))
-        return cls(np.concatenate([p.video_ids for p in parts]), np.concatenate([p.segments for p in parts]),
-                   np.concatenate([p.scores for p in parts]), np.concatenate([p.labels for p in parts]))
+    finite = np.isfinite(segments).all(axis=1)
+    if not finite.all():
+        fail(~finite, "segment is not finite")
+    if (segments[:, 1] < segments[:, 0]).any():
+        fail(segments[:, 1] < segments[:, 0], "segment end < start")
+    if not np.isfinite(scores).all():
+        fail(~np.isfinite(scores), "score is not finite")
+    if (labels < 0).any():
+        fail(labels < 0, f"negative label {labels.min()}")
+    return video_ids, segments, scores, labels
 
 
 @dataclass(frozen=True)
@@ -220,7 +164,8 @@ def threshold_key(threshold: float) -> str:
     return f"{round(float(threshold), 6):g}"
 
 
-def _check_thresholds(tiou_thresholds: Sequence[float]) -> np.ndarray:
+def check_thresholds(tiou_thresholds: Sequence[float]) -> np.ndarray:
+    """``tiou_thresholds`` as a float64 ``(T,)`` array; ``ValueError`` unless non-empty and in ``(0, 1]``."""
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64).reshape(-1)
     if len(thresholds) == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
         raise ValueError(f"tIoU thresholds must be a non-empty list of values in (0, 1], got {list(thresholds)}")
@@ -353,10 +298,10 @@ def _interpolated_ap(tp: np.ndarray, num_positives: int, counts: np.ndarray | No
     return (envelope * (recall[1:] - recall[:-1])).sum(axis=1)
 
 
-def _average_precisions(gt_video: np.ndarray, gt_label: np.ndarray, gt_segments: np.ndarray, pred_video: np.ndarray,
-                        pred_label: np.ndarray, pred_segments: np.ndarray, pred_scores: np.ndarray, num_videos: int,
-                        num_classes: int, thresholds: np.ndarray, pred_ignorable: np.ndarray | None = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def average_precisions(gt_video: np.ndarray, gt_label: np.ndarray, gt_segments: np.ndarray, pred_video: np.ndarray,
+                       pred_label: np.ndarray, pred_segments: np.ndarray, pred_scores: np.ndarray, num_videos: int,
+                       num_classes: int, thresholds: np.ndarray, pred_ignorable: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """``(ap (T, C), num_positives (C,))``; AP NaN for classes without ground truth.
 
     Ground truth (at least one segment) in official order: video list order, then annotation order,
@@ -398,7 +343,7 @@ def _average_precisions(gt_video: np.ndarray, gt_label: np.ndarray, gt_segments:
     return ap, num_positives
 
 
-def _overlaps_regions(pred_video: np.ndarray, pred_segments: np.ndarray, regions: list[np.ndarray]) -> np.ndarray:
+def overlaps_regions(pred_video: np.ndarray, pred_segments: np.ndarray, regions: list[np.ndarray]) -> np.ndarray:
     """``(P,)``: the detection has a positive intersection with a region ``(A, 2)`` of its video."""
     hit = np.zeros(len(pred_video), dtype=bool)
     by_video = np.argsort(pred_video, kind="stable")
@@ -413,7 +358,7 @@ def _overlaps_regions(pred_video: np.ndarray, pred_segments: np.ndarray, regions
     return hit
 
 
-def _video_indices(video_ids: np.ndarray, index: dict[str, int]) -> np.ndarray:
+def video_indices(video_ids: np.ndarray, index: dict[str, int]) -> np.ndarray:
     """``(P,)`` index of each id in ``index``, -1 if absent; looked up once per run of equal ids."""
     if len(video_ids) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -430,145 +375,15 @@ def average_precision(gt_video_ids: Sequence[str], gt_segments: np.ndarray, vide
     Ground truth: ``gt_video_ids`` ``(G,)`` and ``gt_segments`` ``(G, 2)`` in file order; predictions:
     ``video_ids`` ``(P,)``, ``segments`` ``(P, 2)``, ``scores`` ``(P,)`` in file order.
     """
-    thresholds = _check_thresholds(tiou_thresholds)
+    thresholds = check_thresholds(tiou_thresholds)
     gt_segments = np.asarray(gt_segments, dtype=np.float64).reshape(-1, 2)
     if len(gt_segments) == 0:
         raise ValueError("average_precision needs at least one ground-truth segment")
     index = {v: i for i, v in enumerate(dict.fromkeys(str(v) for v in gt_video_ids))}
     gt_video = np.array([index[str(v)] for v in gt_video_ids], dtype=np.int64)
-    dets = Detections(video_ids, segments, scores, np.zeros(len(video_ids), dtype=np.int64))
-    pred_video = _video_indices(dets.video_ids, index)
-    ap, _ = _average_precisions(gt_video, np.zeros(len(gt_video), dtype=np.int64), gt_segments, pred_video,
-                                dets.labels, dets.segments, dets.scores, len(index), 1, thresholds)
+    video_ids, segments, scores, labels = detection_arrays(video_ids, segments, scores,
+                                                           np.zeros(len(video_ids), dtype=np.int64))
+    pred_video = video_indices(video_ids, index)
+    ap, _ = average_precisions(gt_video, np.zeros(len(gt_video), dtype=np.int64), gt_segments, pred_video,
+                               labels, segments, scores, len(index), 1, thresholds)
     return ap[:, 0]
-
-
-def evaluate_detection(ground_truth: Sequence[DetectionVideo], predictions: Detections, class_names: Sequence[str],
-                       tiou_thresholds: Sequence[float] = ANET_TIOU_THRESHOLDS,
-                       ambiguous: str = "count") -> DetectionMetrics:
-    """Per-class AP, mAP per threshold and average mAP of ``predictions`` against ``ground_truth``.
-
-    ``ground_truth`` is the evaluated subset (one record per video, ids unique; a record without
-    segments is a video with no actions); ``predictions`` labels index ``class_names``.
-    ``ambiguous="ignore"`` drops false positives that overlap a video's ambiguous regions
-    (THUMOS14's TH14evalDet rule); ``"count"`` (default) scores them as the ActivityNet code does.
-    """
-    if ambiguous not in AMBIGUOUS_MODES:
-        raise ValueError(f"ambiguous must be one of {AMBIGUOUS_MODES}, got {ambiguous!r}")
-    thresholds = _check_thresholds(tiou_thresholds)
-    class_names = list(class_names)
-    num_classes = len(class_names)
-    if num_classes == 0 or len(set(class_names)) != num_classes:
-        raise ValueError(f"class_names must be non-empty and unique, got {class_names}")
-    video_index = {video.video_id: i for i, video in enumerate(ground_truth)}
-    if len(video_index) != len(ground_truth):
-        twice = next(v.video_id for i, v in enumerate(ground_truth) if video_index[v.video_id] != i)
-        raise ValueError(f"video {twice!r} appears twice in the ground truth")
-    if (predictions.labels >= num_classes).any():
-        i = int(np.flatnonzero(predictions.labels >= num_classes)[0])
-        raise ValueError(f"video {str(predictions.video_ids[i])!r}, detection {i}: label {predictions.labels[i]} "
-                         f"outside 0..{num_classes - 1}")
-    gt_video = np.repeat(np.arange(len(ground_truth)), [len(v.labels) for v in ground_truth])
-    gt_label = np.concatenate([v.labels for v in ground_truth] + [np.zeros(0, dtype=np.int64)])
-    gt_segments = np.concatenate([v.segments for v in ground_truth] + [np.zeros((0, 2))])
-    if len(gt_label) == 0:
-        raise ValueError("the ground truth has no segments to evaluate against")
-    bad_label = (gt_label < 0) | (gt_label >= num_classes)
-    if bad_label.any():
-        i = int(np.flatnonzero(bad_label)[0])
-        raise ValueError(f"video {ground_truth[gt_video[i]].video_id!r}: ground-truth label {gt_label[i]} outside "
-                         f"0..{num_classes - 1}")
-    bad_segment = ~np.isfinite(gt_segments).all(axis=1) | (gt_segments[:, 1] < gt_segments[:, 0])
-    if bad_segment.any():
-        i = int(np.flatnonzero(bad_segment)[0])
-        raise ValueError(f"video {ground_truth[gt_video[i]].video_id!r}: ground-truth segment "
-                         f"{gt_segments[i].tolist()} is not finite with start <= end")
-    pred_video = _video_indices(predictions.video_ids, video_index)
-    unknown = pred_video < 0
-    unknown_videos = tuple(dict.fromkeys(predictions.video_ids[unknown].tolist()))
-    ignorable = None
-    if ambiguous == "ignore":
-        ignorable = _overlaps_regions(pred_video, predictions.segments, [v.ambiguous for v in ground_truth])
-    ap, num_positives = _average_precisions(gt_video, gt_label, gt_segments, pred_video, predictions.labels,
-                                            predictions.segments, predictions.scores, len(ground_truth),
-                                            num_classes, thresholds, ignorable)
-    scored = num_positives > 0
-    map_per_threshold = ap[:, scored].mean(axis=1)
-    return DetectionMetrics(tiou_thresholds=thresholds, ap=ap, map_per_threshold=map_per_threshold,
-                            average_map=float(map_per_threshold.mean()), class_names=class_names,
-                            num_positives=num_positives, unknown_videos=unknown_videos)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def read_results_json(path: str | Path, class_names: Sequence[str]) -> Detections:
-    """An ActivityNet results file ``{"version", "results": {video: [{"label", "score", "segment"}]},
-    "external_data"}`` -> ``Detections`` in file order, labels indexing ``class_names``.
-
-    Every malformed entry is an ``AnnotationError`` naming the file, video, entry index and field.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: results file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(path, exc.lineno, f"not valid JSON: {exc.msg}") from exc
-    if not isinstance(data, dict) or "results" not in data:
-        raise AnnotationError(path, 0, "no 'results' field: an ActivityNet results file is "
-                              "{'version': ..., 'results': {video_id: [{'label', 'score', 'segment'}]}, "
-                              "'external_data': {...}}")
-    results = data["results"]
-    if not isinstance(results, dict):
-        raise AnnotationError(path, 0, f"'results' must map video ids to lists, got {type(results).__name__}")
-    index = {name: i for i, name in enumerate(class_names)}
-    video_ids, segments, scores, labels = [], [], [], []
-    for video, entries in results.items():
-        if not isinstance(entries, list):
-            raise AnnotationError(path, 0, f"results[{video!r}] must be a list of detections, "
-                                  f"got {type(entries).__name__}")
-        for i, entry in enumerate(entries):
-            where = f"results[{video!r}][{i}]"
-            if not isinstance(entry, dict):
-                raise AnnotationError(path, 0, f"{where} must be an object with label, score, segment")
-            for key in ("label", "score", "segment"):
-                if key not in entry:
-                    raise AnnotationError(path, 0, f"{where} has no '{key}'")
-            label, score, segment = entry["label"], entry["score"], entry["segment"]
-            if label not in index:
-                close = difflib.get_close_matches(str(label), list(index), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise AnnotationError(path, 0, f"{where}.label {label!r} is not one of the {len(index)} classes{hint}")
-            if not _is_number(score) or not math.isfinite(score):
-                raise AnnotationError(path, 0, f"{where}.score must be a finite number, got {score!r}")
-            if (not isinstance(segment, list) or len(segment) != 2 or not all(map(_is_number, segment))
-                    or not all(map(math.isfinite, segment))):
-                raise AnnotationError(path, 0, f"{where}.segment must be [start, end] seconds, got {segment!r}")
-            if segment[1] < segment[0]:
-                raise AnnotationError(path, 0, f"{where}.segment {segment}: end < start")
-            video_ids.append(video)
-            segments.append((float(segment[0]), float(segment[1])))
-            scores.append(float(score))
-            labels.append(index[label])
-    return Detections(np.array(video_ids, dtype=str), np.array(segments, dtype=np.float64).reshape(-1, 2),
-                      np.array(scores, dtype=np.float64), np.array(labels, dtype=np.int64))
-
-
-def write_results_json(path: str | Path, predictions: Detections, class_names: Sequence[str],
-                       version: str = RESULTS_VERSION, external_data: dict[str, Any] | None = None) -> Path:
-    """Write ``predictions`` as an ActivityNet results file; videos in first-appearance order, each
-    video's detections in their order. ``external_data`` defaults to ``{"used": False}``."""
-    path = Path(path)
-    if len(predictions) and int(predictions.labels.max()) >= len(class_names):
-        raise ValueError(f"label {int(predictions.labels.max())} outside the {len(class_names)} class names")
-    results: dict[str, list[dict[str, Any]]] = {}
-    for video, (start, end), score, label in zip(predictions.video_ids.tolist(), predictions.segments.tolist(),
-                                                 predictions.scores.tolist(), predictions.labels.tolist()):
-        results.setdefault(video, []).append({"label": class_names[label], "score": score, "segment": [start, end]})
-    document = {"version": version, "results": results,
-                "external_data": external_data if external_data is not None else {"used": False}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return path
