@@ -1,13 +1,16 @@
 """Detection from the command line: train a feature detector, test it, detect on one video with a
-timeline, and the detection demo."""
+timeline, and the detection demo. The commands run in this process (the ``cli`` fixture); the
+torchrun test starts two training processes."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-from tests.cli.test_cli import run_cli
 
 
 def write_config(path, dataset, out_dir):
@@ -37,15 +40,15 @@ def write_gaf_config(path, dataset, out_dir):
     return path
 
 
-def test_train_then_detect_one_video_with_a_timeline(detection_dataset, tmp_path):
+def test_train_then_detect_one_video_with_a_timeline(detection_dataset, tmp_path, cli):
     config = write_config(tmp_path / "detector.yaml", detection_dataset, tmp_path / "run")
-    trained = json.loads(run_cli("train", config).stdout.strip().splitlines()[-1])
+    trained = json.loads(cli("train", config).stdout.strip().splitlines()[-1])
     assert {"mAP@0.3", "mAP@0.5", "average_mAP"} <= trained.keys()
-    tested = json.loads(run_cli("test", config, f"checkpoint={tmp_path / 'run' / 'last.pt'}").stdout.splitlines()[-1])
+    tested = json.loads(cli("test", config, f"checkpoint={tmp_path / 'run' / 'last.pt'}").stdout.splitlines()[-1])
     assert tested["average_mAP"] == pytest.approx(trained["average_mAP"])
     video = sorted((detection_dataset / "videos").glob("video_test_*.mp4"))[0]
-    proc = run_cli("detect", tmp_path / "run" / "last.pt", video, "--out", tmp_path / "segments.json", "--plot",
-                   tmp_path / "timeline.png", "--gt", detection_dataset / "annotations", "--min-score", "0")
+    proc = cli("detect", tmp_path / "run" / "last.pt", video, "--out", tmp_path / "segments.json", "--plot",
+               tmp_path / "timeline.png", "--gt", detection_dataset / "annotations", "--min-score", "0")
     results = json.loads((tmp_path / "segments.json").read_text())
     assert list(results["results"]) == [video.stem] and results["results"][video.stem]
     first = results["results"][video.stem][0]
@@ -54,17 +57,17 @@ def test_train_then_detect_one_video_with_a_timeline(detection_dataset, tmp_path
     image = np.asarray(Image.open(tmp_path / "timeline.png").convert("L"))
     assert image.shape[1] > 800 and image.std() > 10
     # The features of a new video are recomputed the way the training features were made.
-    recomputed = run_cli("detect", tmp_path / "run" / "last.pt", video, "--out", tmp_path / "again.json")
+    recomputed = cli("detect", tmp_path / "run" / "last.pt", video, "--out", tmp_path / "again.json")
     assert "detections of" in recomputed.stdout
-    missing = run_cli("detect", tmp_path / "run" / "last.pt", tmp_path / "nope.mp4", "--out", tmp_path / "x.json",
-                      check=False)
+    missing = cli("detect", tmp_path / "run" / "last.pt", tmp_path / "nope.mp4", "--out", tmp_path / "x.json",
+                  check=False)
     assert missing.returncode == 2 and "video not found" in missing.stderr
 
 
 @pytest.mark.slow
-def test_detection_demo_prints_the_map_table(tmp_path):
-    proc = run_cli("demo", "--task", "detection", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs",
-                   "--videos", "3", "2", "--epochs", "1", "--no-progress")
+def test_detection_demo_prints_the_map_table(tmp_path, cli):
+    proc = cli("demo", "--task", "detection", "--data-dir", tmp_path / "data", "--out", tmp_path / "runs",
+               "--videos", "3", "2", "--epochs", "1", "--no-progress")
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     header = [cell.strip() for cell in table[0].split("|")[1:-1]]
     assert header[:3] == ["model", "params (M)", "MACs (M)"] and header[3:10] == [f"mAP@{t / 10}" for t in range(1, 8)]
@@ -73,25 +76,20 @@ def test_detection_demo_prints_the_map_table(tmp_path):
         assert (tmp_path / "runs" / name).is_file(), name
 
 
-def test_visualize_features_of_a_gaf_detector(detection_dataset, tmp_path):
-    run_cli("train", write_gaf_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "gaf"))
+def test_visualize_features_of_a_gaf_detector(detection_dataset, tmp_path, cli):
+    cli("train", write_gaf_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "gaf"))
     video = sorted((detection_dataset / "videos").glob("video_test_*.mp4"))[0]
-    proc = run_cli("visualize-features", tmp_path / "gaf" / "last.pt", video, "--out", tmp_path / "features.png",
-                   "--gt", detection_dataset / "annotations")
+    proc = cli("visualize-features", tmp_path / "gaf" / "last.pt", video, "--out", tmp_path / "features.png",
+               "--gt", detection_dataset / "annotations")
     assert "mean lambda inside ground-truth instances" in proc.stdout
     image = np.asarray(Image.open(tmp_path / "features.png").convert("L"))
     assert image.shape[0] > 400 and image.std() > 10
-    plain = run_cli("visualize-features", tmp_path / "run_missing.pt", video, "--out", tmp_path / "x.png", check=False)
+    plain = cli("visualize-features", tmp_path / "run_missing.pt", video, "--out", tmp_path / "x.png", check=False)
     assert plain.returncode == 2 and "checkpoint not found" in plain.stderr
 
 
 @pytest.mark.slow
-def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, tmp_path, cli):
     write_gaf_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "ddp")
     torchrun = Path(sys.executable).with_name("torchrun")
     proc = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "vidaction.cli.main", "train",
@@ -101,7 +99,7 @@ def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, 
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1
     trained = json.loads(lines[0])
-    tested = json.loads(run_cli("test", tmp_path / "gaf.yaml", f"checkpoint={tmp_path / 'ddp' / 'last.pt'}")
+    tested = json.loads(cli("test", tmp_path / "gaf.yaml", f"checkpoint={tmp_path / 'ddp' / 'last.pt'}")
                         .stdout.splitlines()[-1])
     assert tested["average_mAP"] == pytest.approx(trained["average_mAP"])
     assert tested["num_detections"] == trained["num_detections"]

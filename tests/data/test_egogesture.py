@@ -9,31 +9,14 @@ from vidaction.data.errors import AnnotationError
 from vidaction.data.formats.egogesture import NUM_CLASSES, SUBJECTS, read_egogesture
 
 
-def write_labels(root, subject, scene, group, text, name="Group{}.csv", encoding="utf-8"):
-    path = root / f"subject{subject:02d}" / f"Scene{scene}" / name.format(group)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode(encoding))
-    return path
-
-
-def make_tree(tmp_path, subsets=("train", "val", "test")):
-    """Every subject of ``subsets``: Scene1/Group1.csv with two gestures, Scene2/Group3.csv with one."""
-    labels = tmp_path / "labels-final-revised1"
-    for subset in subsets:
-        for subject in SUBJECTS[subset]:
-            write_labels(labels, subject, 1, 1, "5,10,40\r\n83,41,90,\r\n")
-            write_labels(labels, subject, 2, 3, "1,1,30\n")
-    return labels
-
-
 def test_benchmark_subjects_partition_the_fifty():
     sizes = {subset: len(subjects) for subset, subjects in SUBJECTS.items()}
     assert sizes == {"train": 30, "val": 10, "test": 10}
     assert sorted(SUBJECTS["train"] + SUBJECTS["val"] + SUBJECTS["test"]) == list(range(1, 51))
 
 
-def test_counts_per_split_labels_and_times(tmp_path):
-    labels = make_tree(tmp_path)
+def test_counts_per_split_labels_and_times(tmp_path, egogesture):
+    labels = egogesture.make_tree(tmp_path)
     counts = {subset: len(read_egogesture(labels, tmp_path / "images", subset)[0]) for subset in SUBJECTS}
     assert counts == {"train": 90, "val": 30, "test": 30}
     records, classes = read_egogesture(labels, tmp_path / "images", "test", fps=30.0)
@@ -49,8 +32,8 @@ def test_counts_per_split_labels_and_times(tmp_path):
     assert [r.meta["subject"] for r in records[::3]] == list(SUBJECTS["test"])
 
 
-def test_seconds_select_exactly_the_annotated_frames(tmp_path):
-    labels = make_tree(tmp_path, ("val",))
+def test_seconds_select_exactly_the_annotated_frames(tmp_path, egogesture):
+    labels = egogesture.make_tree(tmp_path, ("val",))
     record = read_egogesture(labels, tmp_path, "val", fps=30.0)[0][0]
     times = np.arange(200) / 30.0
     first = np.searchsorted(times, record.start, side="left")
@@ -58,19 +41,19 @@ def test_seconds_select_exactly_the_annotated_frames(tmp_path):
     assert (first, stop) == (10 - 1, 40)
 
 
-def test_class_names_argument(tmp_path):
-    labels = make_tree(tmp_path, ("val",))
+def test_class_names_argument(tmp_path, egogesture):
+    labels = egogesture.make_tree(tmp_path, ("val",))
     names = [f"gesture {i}" for i in range(NUM_CLASSES)]
     assert read_egogesture(labels, tmp_path, "val", class_names=names)[1] == names
     with pytest.raises(ValueError, match="83 classes, got 2 class names"):
         read_egogesture(labels, tmp_path, "val", class_names=["a", "b"])
 
 
-def test_numeric_order_lowercase_group_files_and_foreign_entries(tmp_path):
-    labels = make_tree(tmp_path, ("val",))
+def test_numeric_order_lowercase_group_files_and_foreign_entries(tmp_path, egogesture):
+    labels = egogesture.make_tree(tmp_path, ("val",))
     subject = labels / "subject01"
-    write_labels(labels, 1, 1, 10, "2,1,5\n")
-    write_labels(labels, 1, 10, 2, "3,1,5\n", name="group{}.csv")
+    egogesture.write_labels(labels, 1, 1, 10, "2,1,5\n")
+    egogesture.write_labels(labels, 1, 10, 2, "3,1,5\n", name="group{}.csv")
     (subject / ".DS_Store").write_bytes(b"\0")
     (subject / "Scene1" / "Group1.csv.bak").write_text("not,a,label\n")
     records = [r for r in read_egogesture(labels, tmp_path, "val")[0] if r.meta["subject"] == 1]
@@ -78,9 +61,9 @@ def test_numeric_order_lowercase_group_files_and_foreign_entries(tmp_path):
     assert records[-1].path.endswith("Subject01/Scene10/Color/rgb2") and records[-1].label == 2
 
 
-def test_crlf_bom_blank_and_empty_field_lines(tmp_path):
-    labels = make_tree(tmp_path, ("val",))
-    write_labels(labels, 1, 1, 1, "7,3,12\r\n\r\n,,\r\n8,20,25,,\r\n", encoding="utf-8-sig")
+def test_crlf_bom_blank_and_empty_field_lines(tmp_path, egogesture):
+    labels = egogesture.make_tree(tmp_path, ("val",))
+    egogesture.write_labels(labels, 1, 1, 1, "7,3,12\r\n\r\n,,\r\n8,20,25,,\r\n", encoding="utf-8-sig")
     records = [r for r in read_egogesture(labels, tmp_path, "val")[0] if r.meta["subject"] == 1]
     assert [(r.label, r.meta["start_frame"], r.meta["end_frame"]) for r in records] == [
         (6, 3, 12), (7, 20, 25), (0, 1, 30)]
@@ -96,15 +79,15 @@ def test_crlf_bom_blank_and_empty_field_lines(tmp_path):
     ("5,10,40\n\nlabel,start,end\n", r":3: label, start and end must be integers"),
     ("5,10.5,40\n", r":1: label, start and end must be integers"),
 ])
-def test_malformed_lines_name_file_and_line(tmp_path, text, message):
-    labels = make_tree(tmp_path, ("val",))
-    bad = write_labels(labels, 7, 2, 3, text)
+def test_malformed_lines_name_file_and_line(tmp_path, text, message, egogesture):
+    labels = egogesture.make_tree(tmp_path, ("val",))
+    bad = egogesture.write_labels(labels, 7, 2, 3, text)
     with pytest.raises(AnnotationError, match=re.escape(str(bad)) + message):
         read_egogesture(labels, tmp_path, "val")
 
 
-def test_missing_folders_and_subset(tmp_path):
-    labels = make_tree(tmp_path, ("val",))
+def test_missing_folders_and_subset(tmp_path, egogesture):
+    labels = egogesture.make_tree(tmp_path, ("val",))
     with pytest.raises(AnnotationError, match=re.escape(str(labels / "subject02")) + ": label folder of subject 2"):
         read_egogesture(labels, tmp_path, "test")
     with pytest.raises(AnnotationError, match=re.escape(str(tmp_path / "missing")) + ": EgoGesture label folder"):

@@ -5,34 +5,15 @@ import re
 import pytest
 
 from vidaction.data.errors import AnnotationError
-from vidaction.data.formats.epic_kitchens import read_epic55
+from vidaction.data.formats.epic_kitchens import TRAIN_FILE, read_epic55
 
-HEADER = ("uid,participant_id,video_id,narration,start_timestamp,stop_timestamp,start_frame,stop_frame,"
-          "verb,verb_class,noun,noun_class,all_nouns,all_noun_classes\n")
-TRAIN_NAME = "EPIC_train_action_labels.csv"
-TEST_HEADER = "uid,participant_id,video_id,start_timestamp,stop_timestamp,start_frame,stop_frame\n"
 ROWS = ['0,P01,P01_01,open tap,00:00:00.01,00:00:01.00,1,60,open,0,tap,0,"[\'tap\', \'water\']","[0, 1]"\n',
         '1,P01,P01_01,put cup,00:00:02.00,00:00:03.00,121,180,put,1,cup,1,[\'cup\'],[1]\n',
         '2,P02,P02_03,take pan,00:00:05.00,00:00:06.00,301,360,take,0,pan,2,[\'pan\'],[2]\n']
 
 
-def write_annotations(folder, rows):
-    """Verbs take/put and nouns tap/cup/pan (class rows out of id order), the training ``rows``, one S1
-    and two S2 test segments."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "EPIC_verb_classes.csv").write_text(
-        "verb_id,class_key,verbs\n1,put,['put']\n0,take,\"['take', 'grab']\"\n")
-    (folder / "EPIC_noun_classes.csv").write_text(
-        "noun_id,class_key,nouns\n0,tap,['tap']\n2,pan,['pan']\n1,cup,['cup']\n")
-    (folder / TRAIN_NAME).write_text(HEADER + "".join(rows))
-    (folder / "EPIC_test_s1_timestamps.csv").write_text(TEST_HEADER + "9,P01,P01_11,00:00:01.00,00:00:02.00,61,120\n")
-    (folder / "EPIC_test_s2_timestamps.csv").write_text(
-        TEST_HEADER + "10,P09,P09_07,00:00:00.00,00:00:01.00,1,60\n11,P09,P09_07,00:00:03.00,00:00:04.00,181,240\n")
-    return folder
-
-
-def test_train_val_test_subsets(tmp_path):
-    annotations = write_annotations(tmp_path / "ann", ROWS)
+def test_train_val_test_subsets(tmp_path, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", ROWS)
     records, verbs, nouns = read_epic55(annotations, tmp_path / "rgb", "train", val_participants=("P02",))
     assert verbs == ["take", "put"] and nouns == ["tap", "cup", "pan"]
     assert [r.label for r in records] == [(0, 0), (1, 1)]
@@ -48,8 +29,8 @@ def test_train_val_test_subsets(tmp_path):
     assert len(read_epic55(annotations, tmp_path, "train")[0]) == 3
 
 
-def test_test_sets_are_unlabelled(tmp_path):
-    annotations = write_annotations(tmp_path / "ann", ROWS)
+def test_test_sets_are_unlabelled(tmp_path, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", ROWS)
     s1, verbs, _ = read_epic55(annotations, tmp_path / "rgb", "test_s1")
     s2, _, _ = read_epic55(annotations, tmp_path / "rgb", "test_s2")
     assert verbs == ["take", "put"] and (len(s1), len(s2)) == (1, 2)
@@ -59,8 +40,8 @@ def test_test_sets_are_unlabelled(tmp_path):
     assert (s2[1].path, s2[1].start, s2[1].end) == (str(tmp_path / "rgb" / "P09" / "P09_07"), 3.0, 4.0)
 
 
-def test_validation_needs_known_participants(tmp_path):
-    annotations = write_annotations(tmp_path / "ann", ROWS)
+def test_validation_needs_known_participants(tmp_path, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", ROWS)
     with pytest.raises(ValueError, match="test labels are private.*val_participants"):
         read_epic55(annotations, tmp_path, "val")
     with pytest.raises(AnnotationError, match=r"EPIC_train_action_labels.csv: val_participants \['P2'\] have no"):
@@ -69,10 +50,11 @@ def test_validation_needs_known_participants(tmp_path):
         read_epic55(annotations, tmp_path, "test")
 
 
-def test_bom_crlf_and_quoted_fields(tmp_path):
-    annotations = write_annotations(tmp_path / "ann", [])
-    text = HEADER + ROWS[0] + '5,P01,P01_02,"wash, rinse",a,b,10,70,wash,1,cup,1,"[\'cup\', \'sink\']","[1, 2]"\n'
-    (annotations / TRAIN_NAME).write_bytes(("\ufeff" + text).replace("\n", "\r\n").encode())
+def test_bom_crlf_and_quoted_fields(tmp_path, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", [])
+    text = (epic55.header + ROWS[0]
+            + '5,P01,P01_02,"wash, rinse",a,b,10,70,wash,1,cup,1,"[\'cup\', \'sink\']","[1, 2]"\n')
+    (annotations / TRAIN_FILE).write_bytes(("\ufeff" + text).replace("\n", "\r\n").encode())
     records, _, _ = read_epic55(annotations, tmp_path, "train")
     assert [(r.label, r.meta["narration"], r.meta["start_frame"]) for r in records] == [
         ((0, 0), "open tap", 1), ((1, 1), "wash, rinse", 10)]
@@ -91,28 +73,28 @@ def test_bom_crlf_and_quoted_fields(tmp_path):
     ("3,P01,P01_01,x,a,b,1,50\n", r":3: row has no value for column\(s\) \['verb_class', 'noun_class'\]"),
     ("3,P01,P01_01,x,a,b,1,50,put,1,cup,1,['a', 'b'],[]\n", r":3: row has more fields than the header's 14"),
 ])
-def test_malformed_rows_name_file_and_line(tmp_path, row, message):
-    annotations = write_annotations(tmp_path / "ann", [ROWS[0], row])
-    with pytest.raises(AnnotationError, match=re.escape(str(annotations / TRAIN_NAME)) + message):
+def test_malformed_rows_name_file_and_line(tmp_path, row, message, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", [ROWS[0], row])
+    with pytest.raises(AnnotationError, match=re.escape(str(annotations / TRAIN_FILE)) + message):
         read_epic55(annotations, tmp_path, "train")
 
 
-def test_held_out_rows_are_checked_when_reading_train(tmp_path):
+def test_held_out_rows_are_checked_when_reading_train(tmp_path, epic55):
     bad = "3,P02,P02_03,x,a,b,1,50,put,1,cup,9,[],[]\n"
-    annotations = write_annotations(tmp_path / "ann", ROWS + [bad])
+    annotations = epic55.write_annotations(tmp_path / "ann", ROWS + [bad])
     with pytest.raises(AnnotationError, match=r"EPIC_train_action_labels.csv:5: noun_class 9 outside 0..2"):
         read_epic55(annotations, tmp_path, "train", val_participants=("P02",))
 
 
 @pytest.mark.parametrize("name, header, message", [
-    (TRAIN_NAME, "uid,participant_id,video_id,start_frame\n",
+    (TRAIN_FILE, "uid,participant_id,video_id,start_frame\n",
      r":1: header lacks column\(s\) \['stop_frame', 'verb_class', 'noun_class'\]"),
     ("EPIC_test_s1_timestamps.csv", "uid,participant_id,start_frame,stop_frame\n",
      r":1: header lacks column\(s\) \['video_id'\]"),
     ("EPIC_verb_classes.csv", "id,class_key,verbs\n0,take,[]\n", r":1: header lacks column\(s\) \['verb_id'\]"),
 ])
-def test_missing_column_is_named(tmp_path, name, header, message):
-    annotations = write_annotations(tmp_path / "ann", ROWS)
+def test_missing_column_is_named(tmp_path, name, header, message, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", ROWS)
     (annotations / name).write_text(header)
     subset = "test_s1" if "test" in name else "train"
     with pytest.raises(AnnotationError, match=re.escape(str(annotations / name)) + message):
@@ -124,15 +106,15 @@ def test_missing_column_is_named(tmp_path, name, header, message):
     ("noun_id,class_key,nouns\n0,tap,[]\n2,cup,[]\n", r": noun_id must run 0..1 without gaps"),
     ("noun_id,class_key,nouns\nzero,tap,[]\n", r":2: noun_id must be an integer, got 'zero'"),
 ])
-def test_class_list_errors(tmp_path, text, message):
-    annotations = write_annotations(tmp_path / "ann", ROWS)
+def test_class_list_errors(tmp_path, text, message, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", ROWS)
     (annotations / "EPIC_noun_classes.csv").write_text(text)
     with pytest.raises(AnnotationError, match=re.escape(str(annotations / "EPIC_noun_classes.csv")) + message):
         read_epic55(annotations, tmp_path, "train")
 
 
-def test_missing_file(tmp_path):
-    annotations = write_annotations(tmp_path / "ann", ROWS)
+def test_missing_file(tmp_path, epic55):
+    annotations = epic55.write_annotations(tmp_path / "ann", ROWS)
     (annotations / "EPIC_test_s2_timestamps.csv").unlink()
     with pytest.raises(AnnotationError, match=r"EPIC_test_s2_timestamps.csv: annotation file not found"):
         read_epic55(annotations, tmp_path, "test_s2")

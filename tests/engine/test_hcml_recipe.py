@@ -1,63 +1,53 @@
 """HCML recipes: joint training (hcml), the progressive self-supervised phase with frozen lower levels
 (hcml_progressive), self-supervised pre-training then fine-tuning (hcml_pretrain); checkpoints
-reload deployed."""
+reload deployed. The joint and progressive runs are trained once per session (tests/engine/conftest.py)."""
 
+import shutil
 from dataclasses import replace
 
 import pytest
 import torch
 
-from vidaction.config import ConfigError, config_from_dict
+from vidaction.config import ConfigError
 from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.experiment import load_trained_model, run_test, run_training
 from vidaction.models import load_pretrained
 from vidaction.models.backbones.r2plus1d import R2Plus1D
 
 
-def hcml_config(motion_dataset, out_dir, motion="pmb", recipe="hcml", **recipe_kw):
-    return config_from_dict({
-        "data": {"format": "ucf101", "root": str(motion_dataset / "videos"),
-                 "annotations": str(motion_dataset / "annotations"), "num_frames": 16, "input_size": 64,
-                 "resize_short": 72, "flip": False, "batch_size": 8, "num_workers": 0, "pin_memory": False},
-        "model": {"name": "r2d_tiny", "dropout": 0.0,
-                  "options": {"motion": motion, "motion_max_displacement": 1} if motion else {}},
-        "optim": {"name": "adamw", "lr": 0.003},
-        "schedule": {"epochs": 1, "warmup_epochs": 0},
-        "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False, "log_every": 1},
-        "recipe": {"name": recipe, "num_locations": 4, **recipe_kw},
-    })
+def _clip(cfg):
+    return torch.randn(2, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size)
 
 
-def test_joint_training_logs_every_term_and_reloads_deployed(motion_dataset, tmp_path):
-    cfg = hcml_config(motion_dataset, tmp_path / "run")
-    metrics = run_training(cfg)
+def test_joint_training_logs_every_term_and_reloads_deployed(hcml_joint_run):
+    cfg, run, metrics = hcml_joint_run
     assert metrics["num_videos"] > 0
-    logged = (tmp_path / "run" / "metrics.jsonl").read_text()
+    logged = (run / "metrics.jsonl").read_text()
     for term in ("reconstruct", "contrastive_res3", "contrastive_res4", "ce"):
         assert f'"{term}"' in logged
-    model, _, _ = load_trained_model(tmp_path / "run" / "last.pt")
+    model, _, _ = load_trained_model(run / "last.pt")
     assert isinstance(model, R2Plus1D) and not hasattr(model, "flows")
-    tested = run_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt"))))
+    tested = run_test(replace(cfg, train=replace(cfg.train, checkpoint=str(run / "last.pt"))))
     assert tested["top1"] == pytest.approx(metrics["top1"])
 
 
-def test_hcml_recipes_need_prime_motion_blocks(motion_dataset, tmp_path):
+def test_hcml_recipes_need_prime_motion_blocks(motion_dataset, tmp_path, hcml_config):
     for recipe in ("hcml", "hcml_progressive", "hcml_pretrain"):
         with pytest.raises(ConfigError, match="model.options.motion=pmb"):
             run_training(hcml_config(motion_dataset, tmp_path / recipe, motion=None, recipe=recipe))
 
 
-def test_prediction_steps_reach_the_predictors(motion_dataset, tmp_path):
+def test_prediction_steps_reach_the_predictors(motion_dataset, tmp_path, hcml_config):
     # 16 frames: res3 predicts res2's 16-step sequence, at most 15 steps ahead (0, the default: all 15).
     with pytest.raises(ConfigError, match="contrastive level res3 predicts res2, which has 16 time steps for a "
                                           "16-frame clip: at most 15 steps ahead, got steps=16"):
-        run_training(hcml_config(motion_dataset, tmp_path / "run", prediction_steps=16))
+        run_training(hcml_config(motion_dataset, tmp_path / "run", num_frames=16, prediction_steps=16))
     with pytest.raises(ConfigError, match="recipe.prediction_steps must be >= 0"):
         hcml_config(motion_dataset, tmp_path / "run", prediction_steps=-1)
 
 
-def test_feature_maps_smaller_than_the_search_window_fail_at_build_time(motion_dataset, tmp_path):
-    cfg = hcml_config(motion_dataset, tmp_path / "run")
+def test_feature_maps_smaller_than_the_search_window_fail_at_build_time(motion_dataset, tmp_path, hcml_config):
+    cfg = hcml_config(motion_dataset, tmp_path / "run", num_frames=16, input_size=64)
     cfg = replace(cfg, model=replace(cfg.model, options={"motion": "pmb"}))
     with pytest.raises(ConfigError, match=r"motion level res3: a 64x64 input gives 8x8 feature maps, smaller than "
                                           r"the cost volume's 13x13 search window"):
@@ -97,10 +87,8 @@ def _motion_responds_to_the_level_below(backbone, clip):
     return responds
 
 
-def test_progressive_stages_freeze_lower_levels_then_train_jointly(motion_dataset, tmp_path):
-    out = tmp_path / "progressive"
-    metrics = run_training(hcml_config(motion_dataset, out, recipe="hcml_progressive", level_epochs=1,
-                                       level_warmup_epochs=0))
+def test_progressive_stages_freeze_lower_levels_then_train_jointly(hcml_progressive_run, tmp_path):
+    cfg, out, metrics = hcml_progressive_run
     assert metrics["top1"] >= 0 and metrics["epochs"] == 1
     states = [load_checkpoint(out / f"level{i}" / "last.pt")["model"] for i in range(3)]
     joint = load_checkpoint(out / "joint" / "last.pt")["model"]
@@ -124,7 +112,7 @@ def test_progressive_stages_freeze_lower_levels_then_train_jointly(motion_datase
     for state in (*states, joint):
         assert all(_g_is_live(state, prefix) for prefix in G.values())
     # After every stage each level's motion features depend on the level below's (Z = F + g(P)).
-    clip = torch.randn(2, 3, 16, 64, 64)
+    clip = _clip(cfg)
     for index in range(3):
         backbone = load_trained_model(out / f"level{index}" / "last.pt")[0]
         assert _motion_responds_to_the_level_below(backbone, clip) == {"res3": True, "res4": True}, index
@@ -135,17 +123,25 @@ def test_progressive_stages_freeze_lower_levels_then_train_jointly(motion_datase
     # The joint phase starts from the last stage and updates everything, the classifier and res4's g included.
     assert _changed(level2, joint, "backbone.fc.") and _changed(level2, joint, "backbone.conv1")
     assert _changed(level2, joint, G["res4"])
-    # Run again: finished stages are reused, not retrained.
+    # Run again (in a copy: the session's run stays as it was): finished stages are reused, not retrained.
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
     log = []
-    run_training(hcml_config(motion_dataset, out, recipe="hcml_progressive", level_epochs=1, level_warmup_epochs=0),
-                 log=log.append)
+    run_training(replace(cfg, train=replace(cfg.train, out_dir=str(again))), log=log.append)
     assert sum("reusing the finished stage" in line for line in log) == 3
 
 
-def test_pretrain_then_fine_tune_from_the_deployed_backbone(motion_dataset, tmp_path):
+def test_pretrain_then_fine_tune_from_the_deployed_backbone(hcml_progressive_run, hcml_config, motion_dataset,
+                                                            tmp_path):
+    # Levels 0 and 1 are the progressive run's (the same stages); the pre-training trains level 2 on them.
+    progressive_cfg, progressive, _ = hcml_progressive_run
     out = tmp_path / "ssl"
-    metrics = run_training(hcml_config(motion_dataset, out, recipe="hcml_pretrain", level_epochs=1,
-                                       level_warmup_epochs=0))
+    for level in ("level0", "level1"):
+        shutil.copytree(progressive / level, out / level)
+    lines = []
+    metrics = run_training(replace(progressive_cfg, recipe=replace(progressive_cfg.recipe, name="hcml_pretrain"),
+                                   train=replace(progressive_cfg.train, out_dir=str(out))), log=lines.append)
+    assert sum("reusing the finished stage" in line for line in lines) == 2
     assert metrics["pretrained"] == str(out / "pretrained.pt") and "best_loss" in metrics
     assert not (out / "joint").exists()
     model = load_trained_model(out / "level2" / "last.pt")[0]
@@ -159,7 +155,7 @@ def test_pretrain_then_fine_tune_from_the_deployed_backbone(motion_dataset, tmp_
         assert _g_is_live(exported, prefix.removeprefix("backbone.")), level
     assert _changed(level0, {f"backbone.{k}": v for k, v in exported.items()}, G["res2"])
     assert _changed(level0, {f"backbone.{k}": v for k, v in exported.items()}, G["res3"])
-    assert _motion_responds_to_the_level_below(model, torch.randn(2, 3, 16, 64, 64)) == {"res3": True, "res4": True}
+    assert _motion_responds_to_the_level_below(model, _clip(progressive_cfg)) == {"res3": True, "res4": True}
     fine_tune = hcml_config(motion_dataset, tmp_path / "fine", recipe="standard")
     fine_tune = replace(fine_tune, model=replace(fine_tune.model, pretrained=str(out / "pretrained.pt")))
     lines = []
@@ -167,23 +163,22 @@ def test_pretrain_then_fine_tune_from_the_deployed_backbone(motion_dataset, tmp_
     assert any("0 missing, 0 unexpected" in line for line in lines)
 
 
-def test_staged_resume_must_name_a_stage_checkpoint(motion_dataset, tmp_path):
+def test_staged_resume_must_name_a_stage_checkpoint(motion_dataset, tmp_path, hcml_config):
     cfg = hcml_config(motion_dataset, tmp_path / "run", recipe="hcml_pretrain", level_epochs=1)
     cfg = replace(cfg, train=replace(cfg.train, resume=str(tmp_path / "elsewhere" / "last.pt")))
     with pytest.raises(ConfigError, match="a staged recipe resumes one of its stages"):
         run_training(cfg)
 
 
-def test_visualize_flow_draws_the_estimated_flow_per_level(motion_dataset, tmp_path):
+def test_visualize_flow_draws_the_estimated_flow_per_level(hcml_joint_run, motion_dataset, tmp_path):
     from vidaction.cli.main import main
 
-    run_training(hcml_config(motion_dataset, tmp_path / "run", flow_levels=["res2", "res3"]))
-    assert '"reconstruct_res3"' in (tmp_path / "run" / "metrics.jsonl").read_text()
+    _, run, _ = hcml_joint_run
+    assert '"reconstruct_res3"' in (run / "metrics.jsonl").read_text()
     video = next((motion_dataset / "videos").rglob("*.mp4"))
-    model, _, _ = load_trained_model(tmp_path / "run" / "last.pt", deploy=False)
+    model, _, _ = load_trained_model(run / "last.pt", deploy=False)
     assert hasattr(model, "flows") and hasattr(model, "deploy")
-    assert main(["visualize-flow", str(tmp_path / "run" / "last.pt"), str(video), "--out",
-                 str(tmp_path / "flow.png")]) == 0
+    assert main(["visualize-flow", str(run / "last.pt"), str(video), "--out", str(tmp_path / "flow.png")]) == 0
     assert (tmp_path / "flow.png").stat().st_size > 1000
 
 
@@ -198,8 +193,8 @@ def test_nan_in_a_self_supervised_term_stops_before_the_update(tmp_path):
     from vidaction.models.motion.hcml import HCMLNet
 
     torch.manual_seed(0)
-    net = HCMLNet(create_model("r2d_tiny", num_classes=2, num_frames=16, motion="pmb", motion_max_displacement=1))
-    clips = torch.randn(4, 3, 16, 64, 64)
+    net = HCMLNet(create_model("r2d_tiny", num_classes=2, num_frames=8, motion="pmb", motion_max_displacement=1))
+    clips = torch.randn(4, 3, 8, 48, 48)
     clips[2] = float("nan")
     items = [{"clip": clips[i], "label": 0, "index": i} for i in range(4)]
     stage = net.progressive_stages()[1]
@@ -217,14 +212,14 @@ def test_nan_in_a_self_supervised_term_stops_before_the_update(tmp_path):
     assert all(torch.isfinite(v.float()).all() for v in saved.values())
 
 
-def test_efficacy_command_probes_one_motion_level(motion_dataset, tmp_path, capsys):
+def test_efficacy_command_probes_one_motion_level(hcml_joint_run, capsys):
     import json
 
     from vidaction.cli.main import main
     from vidaction.evaluation.efficacy import efficacy_score
 
-    run_training(hcml_config(motion_dataset, tmp_path / "run"))
-    config, checkpoint = str(tmp_path / "run" / "config.yaml"), f"checkpoint={tmp_path / 'run' / 'last.pt'}"
+    _, run, _ = hcml_joint_run
+    config, checkpoint = str(run / "config.yaml"), f"checkpoint={run / 'last.pt'}"
     capsys.readouterr()
     assert main(["efficacy", config, checkpoint, "level=2", "train.progress=false"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -7,8 +7,6 @@ import json
 import numpy as np
 from PIL import Image
 
-from tests.data.test_egogesture import make_tree
-from tests.data.test_epic_kitchens import write_annotations
 from vidaction.config import config_from_dict
 from vidaction.data.build import build_dataset
 from vidaction.engine.experiment import run_training
@@ -21,10 +19,10 @@ def write_frames(folder, count, template, seed):
         Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(folder / template.format(i))
 
 
-def test_epic55_two_head_training_reports_action_accuracy(tmp_path):
+def test_epic55_two_head_training_reports_action_accuracy(tmp_path, epic55):
     rows = [f'{i},{p},{p}_01,n,a,b,{1 + 20 * k},{20 + 20 * k},v,{k % 2},n,{k % 3},[],[]\n'
             for i, (p, k) in enumerate([(p, k) for p in ("P01", "P02") for k in range(3)])]
-    annotations = write_annotations(tmp_path / "ann", rows)
+    annotations = epic55.write_annotations(tmp_path / "ann", rows)
     for participant in ("P01", "P02"):
         write_frames(tmp_path / "rgb" / participant / f"{participant}_01", 60, "frame_{:010d}.jpg", 0)
     cfg = config_from_dict({
@@ -46,8 +44,8 @@ def test_epic55_two_head_training_reports_action_accuracy(tmp_path):
     assert "val_action_top1" in history[-1]
 
 
-def test_egogesture_frames_are_read_from_the_gesture_span(tmp_path):
-    labels = make_tree(tmp_path, ("test",))
+def test_egogesture_frames_are_read_from_the_gesture_span(tmp_path, egogesture):
+    labels = egogesture.make_tree(tmp_path, ("test",))
     write_frames(tmp_path / "images" / "Subject02" / "Scene1" / "Color" / "rgb1", 90, "{:06d}.jpg", 1)
     cfg = config_from_dict({"data": {"format": "egogesture", "root": str(tmp_path / "images"),
                                      "annotations": str(labels), "modality": "frames", "frame_template": "{:06d}.jpg",

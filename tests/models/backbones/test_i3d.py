@@ -152,7 +152,8 @@ def test_port_state_dict_loads_with_nothing_missing_or_unexpected(tmp_path, in_c
 
 
 def test_parameter_count_matches_the_port():
-    model = create_model("i3d", num_classes=400, num_frames=64)
+    with torch.device("meta"):
+        model = create_model("i3d", num_classes=400, num_frames=64)
     expected = sum(math.prod(shape) for key, shape in port_state_dict_shapes().items()
                    if key.endswith(("conv3d.weight", "conv3d.bias", "bn.weight", "bn.bias")))
     assert sum(p.numel() for p in model.parameters()) == expected == 12_697_264
@@ -287,7 +288,8 @@ def test_interface_heads_reset_and_preprocessing():
     assert model.num_classes == 5 and model.logits.conv3d.out_channels == 5
     assert model(torch.randn(1, 3, 16, 32, 32)).shape == (1, 5)
     assert model.pretrained_cfg["mean"] == model.pretrained_cfg["std"] == [0.5, 0.5, 0.5]
-    flow = create_model("i3d", num_classes=400, num_frames=64, in_channels=2)
+    with torch.device("meta"):
+        flow = create_model("i3d", num_classes=400, num_frames=64, in_channels=2)
     assert flow.pretrained_cfg["mean"] == [0.5, 0.5] and flow.feature_info[-2:] == [
         dict(num_chs=832, reduction_t=4, reduction_s=16, name="Mixed_4f"),
         dict(num_chs=1024, reduction_t=8, reduction_s=32, name="Mixed_5c")]

@@ -1,9 +1,8 @@
-"""Temporal shift semantics (official TSM) and what TSN/TSM can and cannot mix across frames."""
+"""Temporal shift (TSM's layer): the official semantics against a naive reference, and its gradient."""
 
 import pytest
 import torch
 
-from vidaction.models import create_model
 from vidaction.models.layers.temporal_shift import temporal_shift
 
 
@@ -37,20 +36,6 @@ def test_shift_gradient_is_the_reverse_shift():
     temporal_shift(x, 4, 4).backward(g)
     # The adjoint of shifting back is shifting forward: fold 0 of frame t+1 receives frame t's gradient.
     assert torch.equal(x.grad[1:, :2], g[:-1, :2]) and torch.all(x.grad[0, :2] == 0)
-
-
-@pytest.mark.parametrize("name, mixes", [("tsn_tiny", False), ("tsm_tiny", True)])
-def test_frame_mixing(name, mixes):
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=3, num_frames=4).eval()
-    x = torch.randn(1, 3, 4, 32, 32)
-    bumped = x.clone()
-    bumped[:, :, 3] += 1.0
-    with torch.no_grad():
-        a = model.forward_features(x)["layer4"]
-        b = model.forward_features(bumped)["layer4"]
-    changed_other_frames = (a[:, :, :3] - b[:, :, :3]).abs().max() > 1e-6
-    assert bool(changed_other_frames) == mixes
 
 
 def test_shift_gradient_matches_autograd_through_the_naive_reference():
