@@ -6,7 +6,7 @@ row of a suite with the demo's recipe for every seed in ``--seeds`` (the data st
 seed 0) and prints, per row, the mean and standard deviation over seeds.
 
 Suites:
-- ``w3``: TSN, TSM, TSM + CBAM, TSM + W3 without and with attention-guided feature refinement
+- ``w3``: TSN, TSM, TSM + W3 without and with attention-guided feature refinement
   (eqs. 7-8), TSM + W3 + MFR (stage 2 distils from the same seed's ``+ W3`` run).
 - ``hcml``: R2D, R2D + prime motion blocks, the same with HCML's progressive self-supervision.
 - ``detection``: AFSD and AFSD + GAF (the detection demo's rows).
@@ -37,7 +37,6 @@ MOTION_SUITES: dict[str, list[list[tuple[str, str, tuple[str, ...]]]]] = {
     "w3": [
         [("TSN", "tsn_r18", ())],
         [("TSM", "tsm_r18", ())],
-        [("TSM + CBAM", "tsm_r18+cbam", ())],
         [("TSM + W3 (no AFR)", "tsm_r18+w3", ("model.options.refine=false",))],
         [("TSM + W3", "tsm_r18+w3", ()), ("TSM + W3 + MFR", "tsm_r18+w3+mfr", ())],
     ],
