@@ -2,22 +2,15 @@
 ``L_R`` (Sec. III-B-2, eq. 15), on :class:`~vidaction.models.generative.cvae.CVAEOutput` s.
 
 - Eq. 7, ``L_CVAE = reconstruction + beta * KL(q(z | f, lambda) || p(z | lambda))`` with one
-  posterior sample (``L = 1``): the reconstruction term is the squared error of the decoder's mean
-  (a fixed-variance Gaussian ``p(f | z, lambda)``, as the GAF and DGAM code's MSE), the KL the closed
-  form between diagonal Gaussians (:func:`gaussian_kl`), against the prior conditioned on lambda
-  carried by the output (``N(lambda * 1, I)`` by default).
+  posterior sample: the squared error of the decoder's mean and the closed-form KL between diagonal
+  Gaussians (:func:`gaussian_kl`) against the prior carried by the output.
 - Eq. 15, ``L_R = sum_t ||f_t - f_psi(lambda_t, z_t)||^2`` with ``z_t`` one sample of the prior,
-  decoded by the frozen CVAE (``X_R``, eq. 16). By default, as the GAF code (``train.py:331-335``,
-  the feature map not detached), ``L_R`` pulls both ways: lambda (through ``X_R``) towards
-  reconstructions like the map, and the map (hence a trained backbone) towards ``X_R``;
-  ``detach_target=True`` compares ``X_R`` with the detached map, so only lambda learns from it.
-- Reductions (the paper's sums are these up to constant factors): squared errors are averaged over
-  every valid element, ``sum_{valid t} sum_{c, h, w} (x_hat - x)^2 / (#valid steps * C * H * W)``;
-  the KL is averaged over the valid steps and the latent dimensions. Both are the code's ``.mean()``
-  (GAF ``multisegment_loss.py:18-26``, ``train.py:333``; DGAM ``loss.py:69-75``) when nothing is
-  padded, so its ``beta = 0.1`` keeps its meaning; padded steps enter nothing, and a mask without
-  valid steps gives 0 (and zero gradients), never NaN.
-- Several maps (Mixed_4f, Mixed_5c) are summed, as the code's ``loss_4f + loss_5c``.
+  decoded by the frozen CVAE (``X_R``, eq. 16); by default its gradient also reaches the map,
+  ``detach_target=True`` leaves lambda its only path.
+- Squared errors are averaged over every valid element, the KL over the valid steps and latent
+  dimensions (0 when no step is valid); several maps (Mixed_4f, Mixed_5c) are summed.
+
+Decisions and the authors' code: docs/papers/gaf.md#cvae-losses.
 
 Each loss returns unweighted terms for logging and the engine's NaN check, as
 :func:`vidaction.losses.detection.afsd_loss`.

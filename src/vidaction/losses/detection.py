@@ -1,41 +1,19 @@
 """AFSD's training objective (Lin et al., CVPR 2021, Sec. 3.2-3.4), used by GAF (Sec. III-A, eq. 14's detector).
 
-Facts from the reference code (``AFSD/thumos14/multisegment_loss.py`` ``MultiSegmentLoss``,
-``AFSD/thumos14/train.py``, ``AFSD/common/thumos_dataset.py``, ``AFSD/common/config.py``), all in
-input steps (frames, or feature steps with pre-extracted features):
+All in input steps (frames, or feature steps with pre-extracted features). The terms of
+:func:`afsd_loss`:
 
-- Assignment (:func:`assign_locations`): a location is positive for a ground truth whose segment
-  contains its centre, ``start <= centre <= end``; among several, the shortest wins (first on ties).
-  AFSD's THUMOS14 model has no per-level size ranges; its ActivityNet model keeps a ground truth at
-  a level only where ``low < max(left, right) <= high`` (``regress_ranges``, one pair per level).
-- Coarse terms: softmax focal loss (:func:`softmax_focal_loss`, ``gamma = 2``, ``alpha = 0.25`` for
-  background and ``0.75`` for every action) summed over all valid locations, and the GIoU loss of
-  the ``(left, right)`` distances summed over positives; both divided by the number of positives
-  ``N`` of the batch (at least 1).
-- Refinement (:func:`refinement_targets`): positives whose detached coarse segment has IoU
-  ``>= piou`` with their ground truth; target offsets ``(target - coarse) / (0.5 * coarse length)``
-  per side; L1 summed over them and the refined focal loss summed over all valid locations, both
-  divided by their count ``PN``. AFSD's ``config.py`` default is ``piou = 0``, its README trains
-  with ``--piou=0.5`` and GAF's ``config.py`` defaults to 0.5; the default here is 0.5.
-- Quality: BCE-with-logits of the quality logit against the IoU of the refined segment with the
-  ground truth, summed over coarse positives, divided by ``N``.
-- Boundary consistency learning (AFSD Sec. 3.4), both parts are in the reference code:
-  activation-guided learning (:func:`boundary_activation_loss`, ``calc_bce_loss``): the mean over
-  channels of ``tanh`` of the frame-level start (end) features is a per-step start (end)
-  probability, trained by BCE against AFSD's start/end labels (:func:`boundary_activation_targets`),
-  plus ``0.1 x`` the same on the level-0 boundary features of both refinement branches against
-  labels taken at every ``stride``-th step; and boundary contrastive learning
-  (:func:`boundary_contrastive_loss`, the ``ssl`` branch), a triplet loss on an augmented window
-  (:mod:`vidaction.data.boundary_augment`).
-- Weights (``train.py`` with ``config.py`` defaults): ``lw = 10`` on both localisation terms,
-  ``cw = 1`` on both class terms and the quality term, 1 on the start and end terms, ``ssl = 0.1``
-  on the triplet term with per-feature weights ``(1, 0.1, 0.1)``.
+- coarse: softmax focal loss (:func:`softmax_focal_loss`) over the valid locations and GIoU loss of
+  the ``(left, right)`` distances over the positives (:func:`assign_locations`: the location's
+  centre lies in the ground truth, the shortest one wins), both divided by the number of positives;
+- refinement: L1 of the offsets and the refined focal loss, for positives whose detached coarse
+  segment has IoU ``>= piou`` with their ground truth (:func:`refinement_targets`);
+- quality: BCE of the quality logit against the (detached) IoU of the refined segment;
+- boundary consistency (AFSD Sec. 3.4): start/end BCE (:func:`boundary_activation_loss`) and the
+  triplet loss of :func:`boundary_contrastive_loss` on an augmented window.
 
-Decisions: the focal loss uses ``log_softmax`` instead of ``log(softmax + 1e-6)`` (same value up to
-that epsilon, exactly 0 for a perfect prediction, stable for confident logits); the quality target
-is detached (AFSD backpropagates BCE into its own target, the refined IoU, which is not a quality
-head's job); invalid (padded) locations and steps enter no term; ``N``/``PN`` count the whole batch
-as AFSD's THUMOS14 loss does.
+Padded locations and steps enter no term. Reference-code facts and decisions:
+docs/papers/gaf.md#afsd-loss.
 """
 
 from __future__ import annotations

@@ -5,30 +5,16 @@ variant's ``L_clf`` (Table II, footnote 2), on the outputs of :mod:`vidaction.mo
 Detection (:func:`gaf_detection_loss`), per window batch:
 
 - ``L_clf = L_clf_ai + L_clf_n-ai`` (eq. 12): cross-entropy of the pooled classifier's ``K + 1``
-  logits of ``f_ai`` against the window's class distribution, and of ``f_n-ai`` against background
-  (index 0); averaged over windows and over the maps (Mixed_4f, Mixed_5c).
-  Target of ``f_ai`` (decided; the paper has one label ``c``, DGAM spreads a video's labels
-  uniformly, ``loss.py:21-26``): each class's share of the window's valid steps covered by its
-  instances (:func:`action_class_distribution`), so a window with 40 steps of one class and 10 of
-  another asks for (0.8, 0.2): were lambda the ground-truth actionness, ``f_ai`` (eq. 11's
-  lambda-weighted mean) would mix the classes' features in exactly those proportions. A window
-  without action inside its valid part asks for background.
-- ``L_reg = L_reg_ai + L_reg_n-ai`` (eq. 13, ``p_phi`` "an action detector module"): as the GAF
-  code, the detector's own losses on the attention-weighted maps. ``L_reg_ai`` is AFSD's loss
-  (:func:`~vidaction.losses.detection.afsd_loss`, with its internal weights) of the detector on
-  ``F'`` against the ground truth (``train.py:258-261``, ``cost_fg``); ``L_reg_n-ai`` that of the
-  detector on the ``(1 - lambda)``-weighted maps against the complementary intervals ``I-bar``
-  labelled background (``train.py:265-275``, ``interval``). With background labels AFSD assigns no
-  positive, so its localisation terms vanish and only the coarse focal loss towards background at
-  every valid location remains (``multisegment_loss.py:224-233, 261-273``; the code keeps
-  ``loss_l_bg + loss_c_bg``, ``train.py:290``): :func:`nonaction_detection_loss`, summed over
-  locations (AFSD's division by ``max(#positives, 1) = 1``) and averaged over windows (the code's
-  batch of one).
-- ``L_d = alpha L_clf + beta L_reg`` (eq. 14), the non-action terms weighted:
-  ``alpha (clf_ai + w_clf clf_nai) + beta (reg_ai + w_reg reg_nai)``. The paper gives no values:
-  ``alpha = beta = 1``, ``w_clf = 1``, ``w_reg = 35`` (``train.py:293``, ``cost_bg * 35 + cost_fg``;
-  700 for ActivityNet, ``anet/train.py:263``). ``use_nonaction=False`` drops both non-action terms
-  (Table IV's first row, ``L_ai`` only). ``L_R`` (eq. 15) is :func:`vidaction.losses.cvae.representation_loss`.
+  logits of ``f_ai`` against the window's class distribution (:func:`action_class_distribution`),
+  and of ``f_n-ai`` against background (index 0); averaged over windows and over the maps.
+- ``L_reg = L_reg_ai + L_reg_n-ai`` (eq. 13): AFSD's loss (:func:`~vidaction.losses.detection.afsd_loss`)
+  of the detector on ``F'`` against the ground truth, and :func:`nonaction_detection_loss`, the
+  coarse focal loss towards background of the detector on the ``(1 - lambda)``-weighted maps.
+- ``L_d = alpha (clf_ai + w_clf clf_nai) + beta (reg_ai + w_reg reg_nai)`` (eq. 14; defaults
+  ``alpha = beta = w_clf = 1``, ``w_reg = 35``); ``use_nonaction=False`` drops both non-action terms
+  (Table IV's first row). ``L_R`` (eq. 15) is :func:`vidaction.losses.cvae.representation_loss`.
+
+Decisions and the authors' code: docs/papers/gaf.md#segment-losses.
 
 Recognition (:func:`gaf_recognition_loss`): ``L_clf`` alone, ``f_ai``'s logits against the clip
 label ``k`` (class index ``k + 1``) and ``f_n-ai``'s against background.

@@ -5,19 +5,9 @@
 backward-warped frames of :func:`vidaction.models.motion.flow.reconstruct_frames`. ``eps`` is
 relative to the intensity scale of the frames it is given.
 
-Two readings of the paper, stated here because they set the loss's scale:
-
-- Eq. 3 writes ``1 / (HWT)`` in front of the masked sum. Here the sum is divided by the number of
-  valid (pixel, channel) entries instead, so out-of-frame pixels neither count nor dilute the mean:
-  with ``1 / (HWT)`` a flow that pushes sampling points out of the frame lowers the loss for free,
-  and the loss of a perfect reconstruction would depend on the mask. With this normalisation its
-  floor is ``rho(0) = eps^(2 alpha)`` whatever the mask.
-- Eq. 4 sums four terms, ``rho(grad_x U) + rho(grad_y U) + rho(grad_x V) + rho(grad_y V)``, each
-  averaged over pixels here (the equation leaves the spatial reduction implicit), then over frames
-  and clips; the sum is kept, so a constant flow costs ``4 * eps^(2 alpha)``.
-
-The paper gives no value for ``zeta`` (App. B.2 lists only ``lambda`` and ``gamma``);
-:data:`DEFAULT_ZETA` is this library's choice, see there.
+Eq. 3 is averaged over the valid (pixel, channel) entries rather than ``H W T``; eq. 4's four terms
+are each averaged over pixels and summed. The paper gives no ``zeta``; :data:`DEFAULT_ZETA` is this
+library's choice. Decisions: docs/papers/hcml.md#frame-reconstruction-loss.
 """
 
 from __future__ import annotations
@@ -26,10 +16,7 @@ from torch import Tensor
 
 from vidaction.models.motion.flow import reconstruct_frames
 
-# Not in the paper, and not tuned against its results. 0.1 keeps eq. 4's four gradient terms well
-# below the data term, so smoothness decides mainly where the photometric term is ambiguous (the
-# aperture problem). On a smooth texture translating 1 px per frame (frames in [0, 1]) the
-# estimator finds the true flow for any zeta from 0 to 1; only the smoothness of the result differs.
+# Not in the paper (docs/papers/hcml.md#frame-reconstruction-loss).
 DEFAULT_ZETA = 0.1
 
 

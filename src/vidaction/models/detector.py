@@ -8,6 +8,10 @@
 - ``attention`` (GAF, :class:`~vidaction.models.generative.gaf.GenerativeAttention`) maps the list
   of head inputs to enhanced inputs of the same shapes between the two; ``None`` is plain AFSD.
 
+The registered builder :func:`afsd` (``create_model("afsd", num_classes, backbone="i3d", ...)``)
+names the backbone and records every argument in ``model.arch``; :func:`afsd_detector` takes an
+already built backbone module.
+
 ``forward(x, mask)`` takes the ``(B, T)`` bool validity mask at the input resolution (padding only at
 the end of a window) and returns the head's raw :class:`~vidaction.models.heads.afsd.AFSDOutput`;
 targets, losses, decoding and NMS live elsewhere. The detector never moves devices. For GAF's two
@@ -27,13 +31,14 @@ time, too few for batch statistics.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from vidaction.models.generative.gaf import GenerativeAttention
 from vidaction.models.heads.afsd import AFSDHead, AFSDOutput, CoarseClassOutput
+from vidaction.models.registry import create_model, register_model
 
 
 class GAFStep(NamedTuple):
@@ -68,9 +73,8 @@ class TemporalDetector(nn.Module):
             missing = [name for name in self.endpoints if name not in names]
             if missing:
                 raise ValueError(f"backbone has no endpoint(s) {missing}; it has {names}")
-            if len(self.endpoints) != len(head.pyramid.projections):
-                raise ValueError(f"{len(self.endpoints)} endpoints for a head with "
-                                 f"{len(head.pyramid.projections)} inputs")
+            if len(self.endpoints) != len(head.input_spec):
+                raise ValueError(f"{len(self.endpoints)} endpoints for a head with {len(head.input_spec)} inputs")
 
     def train(self, mode: bool = True) -> "TemporalDetector":
         super().train(mode)
@@ -148,12 +152,36 @@ def afsd_detector(num_classes: int, backbone: nn.Module | None = None,
                             freeze_backbone_bn=freeze_backbone_bn)
 
 
+@register_model
+def afsd(num_classes: int, backbone: str = "", backbone_options: dict | None = None,
+         endpoints: Sequence[str] = ("Mixed_4f", "Mixed_5c"), input_channels: int = 0, crop: int = 96,
+         feature_spatial: Sequence[int] | None = None, channels: int = 512, proposal_channels: int = 512,
+         frame_channels: int = 512, num_levels: int = 6, tower_layers: int = 2, norm_groups: int = 32,
+         distance_multipliers: Sequence[float] | None = None, freeze_backbone_bn: bool = True,
+         attention: str = "", attention_options: dict | None = None) -> TemporalDetector:
+    """The registered detector: :func:`afsd_detector` with its backbone named, not passed.
+
+    ``backbone`` is ``""`` for pre-extracted features (``input_channels``, ``feature_spatial``) or a
+    registered backbone (``"i3d"``) built by ``create_model(backbone, num_classes=1,
+    **backbone_options)`` (its classifier is unused; ``backbone_options`` may hold ``num_frames``
+    and e.g. ``in_channels=2`` for flow); load its weights afterwards into ``model.backbone``.
+    ``attention="gaf"`` inserts GAF built with ``attention_options`` (e.g. ``use_cvae``). The other
+    arguments are :func:`afsd_detector`'s and :class:`AFSDHead`'s. The detector works at any
+    window length, so it takes no ``num_frames``.
+    """
+    if backbone_options and not backbone:
+        raise ValueError(f"backbone_options {backbone_options} without a backbone (feature input)")
+    trunk = create_model(backbone, 1, **(backbone_options or {})) if backbone else None
+    return afsd_detector(num_classes, trunk, endpoints, input_channels, crop, feature_spatial, freeze_backbone_bn,
+                         attention, attention_options, channels=channels, proposal_channels=proposal_channels,
+                         frame_channels=frame_channels, num_levels=num_levels, tower_layers=tower_layers,
+                         norm_groups=norm_groups, distance_multipliers=distance_multipliers)
+
+
 def _attention(kind: str | None, head: AFSDHead, options: dict | None) -> nn.Module | None:
     if not kind:
         return None
-    from vidaction.models.generative.gaf import gaf_for_head
-
-    return gaf_for_head(head, **(options or {}))
+    return GenerativeAttention.for_inputs(head.input_spec, head.num_classes, **(options or {}))
 
 
 def _in_batch_norm(model: nn.Module, parameter_name: str) -> bool:

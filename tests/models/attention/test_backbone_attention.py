@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from vidaction.models import create_model, load_pretrained
 from vidaction.models.attention import CBAM, W3Attention
@@ -31,22 +30,15 @@ def test_refined_model_shapes_and_gradients(attention):
     assert masks["layer2"].shape == (2, 1, 4, 4, 4)
 
 
-def test_refinement_adds_relu_conv_of_pooled_stage_masks():
-    torch.manual_seed(0)
-    refined = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3", refine=True).eval()
-    with torch.no_grad():
-        refined.refine.scale.normal_()
-    plain = create_model("tsm_tiny", num_classes=3, num_frames=4, attention="w3").eval()
-    plain.load_state_dict({k: v for k, v in refined.state_dict().items() if not k.startswith("refine.")})
+def test_refinement_adds_relu_conv_of_pooled_stage_masks(naive_refinement, refined_and_plain):
+    refined, plain = refined_and_plain("tsm_tiny", num_frames=4)
     x = torch.randn(2, 3, 4, 64, 64)
     with torch.no_grad():
         y = refined.forward_features(x)["layer4"]
         base = plain.forward_features(x)["layer4"]
-        masks = [m.transpose(1, 2).flatten(0, 1) for m in refined.attention_masks().values()]
-        pooled = torch.cat([F.adaptive_avg_pool2d(m, y.shape[-2:]) for m in masks], 1)
-        expected = refined.refine.scale[:, None, None] * torch.relu(
-            F.conv2d(pooled, refined.refine.weight, refined.refine.bias))
-    assert torch.allclose(y - base, expected.view(2, 4, *expected.shape[1:]).transpose(1, 2), atol=1e-5)
+        expected = refined.refine.scale[:, None, None, None] * naive_refinement(
+            refined, y.shape[-2:], refined.refine.weight, refined.refine.bias)
+    assert torch.allclose(y - base, expected, atol=1e-5)
 
 
 def test_build_time_errors_name_the_problem():

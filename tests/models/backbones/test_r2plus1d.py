@@ -10,6 +10,7 @@ from vidaction.models import create_model, list_models, load_pretrained
 from vidaction.models.backbones.r2plus1d import Bottleneck2Plus1d, R2Plus1D, state_dict_from_2d
 from vidaction.models.backbones.resnet_tsm import Bottleneck, ResNetTSM
 from vidaction.models.flops import count_macs
+from vidaction.models.layers.video_conv import FACTORISED, SPATIAL
 
 # Table 5's "Output Size" column (channels from its last 1x1x1 rows), T = 16 for R2D, 32 for R(2+1)D.
 TABLE5 = {"stem": (64, 1, 112), "res2": (256, 1, 56), "res3": (512, 2, 28), "res4": (1024, 4, 14),
@@ -80,7 +81,7 @@ def test_r2plus1d101_temporal_convs_only_in_res4_res5_with_bottleneck_width():
 
 
 def test_temporal_conv_runs_between_the_first_1x1x1_and_the_1x3x3_conv():
-    block = Bottleneck2Plus1d(16, 4, 1, 1, temporal=True)
+    block = Bottleneck2Plus1d(16, 4, FACTORISED)
     calls = []
     for name in ("conv1", "temporal_conv", "conv2", "conv3"):
         getattr(block, name).register_forward_hook(lambda *_, name=name: calls.append(name))
@@ -132,7 +133,7 @@ def test_appending_a_block_to_a_stage_changes_its_feature():
     x = torch.randn(1, 3, 4, 32, 32)
     with torch.no_grad():
         before = model.forward_features(x)
-        model.layer1.append(Bottleneck2Plus1d(32, 8, 1, 1, temporal=False).eval())
+        model.layer1.append(Bottleneck2Plus1d(32, 8, SPATIAL).eval())
         after = model.forward_features(x)
     assert after["res2"].shape == before["res2"].shape and not torch.allclose(after["res2"], before["res2"])
     assert torch.equal(after["res2"], model.layer1[-1](model.layer1[:-1](model.maxpool(after["stem"]))))

@@ -420,3 +420,52 @@ def test_backbone_weights_load_into_the_trunk_of_a_gaf_classifier():
     assert all(torch.equal(value, own[key]) for key, value in port.state_dict().items() if not key.startswith("logits."))
     again = load_pretrained(create_model("gaf_i3d", num_classes=5, num_frames=8, base_width=8), wrapped.state_dict())
     assert again.clean
+
+
+@pytest.mark.parametrize("preset, generic", [
+    (("gaf_i3d", 8, {"base_width": 8}),
+     ("i3d", {"base_width": 8, "in_channels": 3}, {"attention_channels": 64})),
+    (("gaf_tsm_r50", 8, {"base_width": 8, "input_size": 64, "shift_div": 4, "dropout": 0.2}),
+     ("tsm_r50", {"base_width": 8, "input_size": 64, "shift_div": 4, "in_channels": 3},
+      {"attention_channels": 64, "dropout": 0.2})),
+])
+def test_presets_are_the_generic_wrapper(preset, generic):
+    name, frames, options = preset
+    torch.manual_seed(0)
+    expected = create_model(name, num_classes=5, num_frames=frames, **options)
+    backbone, backbone_options, wrapper_options = generic
+    torch.manual_seed(0)
+    model = create_model("gaf_classifier", 5, frames, backbone=backbone, backbone_options=backbone_options,
+                         **wrapper_options)
+    state, again = expected.state_dict(), model.state_dict()
+    assert list(state) == list(again) and all(torch.equal(state[key], again[key]) for key in state)
+    assert expected.arch["name"] == name and model.arch["kwargs"]["backbone"] == backbone
+    assert model.trunk.arch["name"] == backbone and model.trunk.arch["kwargs"]["num_classes"] == 6
+
+
+def test_generic_wrapper_attends_an_earlier_stage_with_a_classifier_of_its_own():
+    torch.manual_seed(0)
+    model = create_model("gaf_classifier", 3, 8, backbone="i3d_tiny", stage="layer3", dropout=0.0).eval()
+    channels = {info["name"]: info["num_chs"] for info in model.feature_info}["layer3"]
+    assert model.feature_name == "layer3" and model.classifier_prefix == "classifier."
+    assert model.classifier.in_features == channels and model.attention_head.theta.in_channels == channels
+    assert model.attention_head.theta.out_channels == channels // 2
+    clip = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        out = model(clip, return_attention=True)
+        pooled = model.forward_features(clip)["layer3"].mean(dim=(3, 4))
+    f_ai = (pooled * out.lambdas[:, None]).sum(-1) / (out.lambdas.sum(-1, keepdim=True) + model.eps)
+    assert torch.allclose(out.action_logits, model.classifier(f_ai), atol=1e-5) and out.scores.shape == (2, 3)
+    model.reset_classifier(4)
+    assert model.classifier.out_features == 5 and model(clip).shape == (2, 4)
+    with pytest.raises(ValueError, match="stage 'layer9' is not a stage of the backbone"):
+        create_model("gaf_classifier", 3, 8, backbone="i3d_tiny", stage="layer9")
+    with pytest.raises(ValueError, match="dropout as its own argument"):
+        create_model("gaf_classifier", 3, 8, backbone="i3d_tiny", backbone_options={"dropout": 0.1})
+
+
+def test_sized_from_input_specs():
+    specs = AFSDHead((16, 24), num_classes=3, in_strides=(4, 8), in_spatial=((3, 3), None), num_levels=3,
+                     channels=16, proposal_channels=8, frame_channels=16, norm_groups=4).input_spec
+    gaf = GenerativeAttention.for_inputs(specs, 3, **TINY)
+    assert gaf.in_channels == (16, 24) and gaf.in_strides == (4, 8) and gaf.in_spatial == ((3, 3), None)

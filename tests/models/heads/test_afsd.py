@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from vidaction.losses.detection import afsd_loss, boundary_contrastive_loss
-from vidaction.models.heads.afsd import AFSDHead, boundary_regions, refinement_regions, same_padding
+from vidaction.models.heads.afsd import AFSDHead, InputSpec
+from vidaction.models.heads.afsd_refinement import boundary_regions, refinement_regions
+from vidaction.models.heads.masked_conv1d import same_padding
 
 TINY = dict(channels=32, proposal_channels=16, frame_channels=32, norm_groups=8)
 
@@ -36,6 +38,18 @@ def test_frame_mode_shapes_strides_and_centres():
     assert torch.equal(out.centers[16:18], torch.tensor([4.0, 12.0]))
     assert torch.equal(out.centers[-2:], torch.tensor([16.0, 48.0]))
     assert bool((out.distances > 0).all())
+
+
+def test_input_spec_is_what_the_projections_take():
+    head = AFSDHead((24, 40, 8), num_classes=3, in_strides=(2, 4, 8), in_spatial=((3, 3), (2, 2), None),
+                    num_levels=4, **TINY)
+    assert head.input_spec == [InputSpec(24, 2, (3, 3)), InputSpec(40, 4, (2, 2)), InputSpec(8, 8, None)]
+    for spec, projection in zip(head.input_spec, head.pyramid.projections):
+        assert projection.conv.in_channels == spec.channels
+        assert tuple(projection.conv.kernel_size[1:]) == (spec.spatial or ())
+    mask = torch.ones(2, 32, dtype=torch.bool)
+    maps = [torch.randn(2, spec.channels, -(-32 // spec.stride), *(spec.spatial or ())) for spec in head.input_spec]
+    assert head(maps, mask).level_sizes == (16, 8, 4, 2)
 
 
 def test_feature_mode_is_the_same_code_at_stride_one():

@@ -134,3 +134,23 @@ def test_each_stage_trains_what_its_loss_reaches_and_keeps_the_level_below_fixed
         below = reached(output.predictions[stage.level].targets.sum())
         assert not trained & below
         assert by_loss == trained | below
+
+
+def test_registered_wrapper_is_hcmlnet_on_a_backbone_built_by_name():
+    torch.manual_seed(0)
+    expected = HCMLNet(create_model("r2d_tiny", num_classes=5, num_frames=8, motion="pmb")).state_dict()
+    torch.manual_seed(0)
+    net = create_model("hcml", 5, 8, backbone="r2d_tiny", backbone_options={"motion": "pmb"})
+    state = net.state_dict()
+    assert list(state) == list(expected) and all(torch.equal(state[key], expected[key]) for key in state)
+    assert net.arch == {"name": "hcml", "kwargs": {"num_classes": 5, "num_frames": 8, "backbone": "r2d_tiny",
+                                                   "backbone_options": {"motion": "pmb"}}}
+    assert net.deploy().arch == {"name": "r2d_tiny", "kwargs": {"num_classes": 5, "num_frames": 8, "motion": "pmb"}}
+    torch.manual_seed(0)
+    sized = create_model("hcml", 5, 16, backbone="r2plus1d_tiny", steps=2, flow_levels=["res2", "res3"])
+    assert sized.steps == {"res3": 2, "res4": 2} and list(sized.flows) == ["res2", "res3"]
+
+
+def test_registered_wrapper_refuses_a_backbone_without_motion_blocks():
+    with pytest.raises(ValueError, match=r"backbone_options=\{'motion': 'pmb'"):
+        create_model("hcml", 3, 8, backbone="r2d_tiny", backbone_options={"base_width": 8})

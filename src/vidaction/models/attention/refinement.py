@@ -9,36 +9,9 @@ of the attention modules: its output reaches the loss without passing through th
 One module serves 2D backbones (TSN/TSM, frames folded into the batch: the conv is applied to each
 frame, as eq. 8) and 3D backbones (I3D: each of the last stage's ``T'`` time steps).
 
-Initialisation (the paper gives none). Eq. 8 adds a new residual term to the last stage, so, as for
-every new residual branch of a pretrained network (the non-local block's zero-initialised ``W``,
-Wang et al., CVPR 2018, Sec. 4.1; the zero-initialised last BatchNorm of ResNet blocks, Goyal et al.
-2017), it starts at zero: ``f_ref = scale * ReLU(W M^ms + b)`` with a per-channel ``scale``
-initialised to 0, so ``y = x`` exactly at step 0 and an ImageNet or TSM initialisation is unchanged.
-For ``scale >= 0`` this is the paper's conv + ReLU reparametrised (``scale * ReLU(z) = ReLU(scale z)``).
-``W`` is Kaiming-initialised as the backbone's convs and ``b = 1``: the masks lie in [0, 1], so
-every channel's ReLU is open at step 0 and every ``scale`` receives a gradient; ``W`` and ``b``
-receive theirs from the first step on, once ``scale`` has moved. (Zero output and a gradient for
-``W`` at step 0 exclude each other: the ReLU passes no gradient where its output is 0.)
-
-Measured with the former init (Kaiming ``W``, PyTorch's default ``b`` in +-1/sqrt(N), no ``scale``;
-issue 12: narrow TSM ResNet-18 at 56 px, 8 frames, W3 on stages 1-3, six synthetic motion classes,
-480/120 clips, 20 epochs, six seeds): at step 0 the term was a per-channel constant (its spread over
-frames and positions 1-2 % of its mean; the frame-to-frame deviation of its pooled channels
-0.0005-0.0009 against 0.35-0.40 for the features), its RMS 17-19 % of the last stage's (26 % for
-ResNet-50 at 224 px), added to every frame, with 52 % of its channels closed for good. Training
-shrank it to 2-5 % of the features' RMS. The pathway carried 0.1-1.5 % of the gradient reaching
-each stage's last mask, and the stage-3 spatial masks ended 23-68 % above 0.95 with and without
-it, so it did not drive those into saturation. Top-1: 72.9 +- 3.4 % (67.5-77.5) with the former
-init, 73.9 +- 1.0 % with this one (TSM alone 73.3 +- 3.3 %, W3 without refinement 71.4 +- 2.5 %,
-three seeds each). Learned from zero, the term reached 11 % of the features' RMS and stayed nearly
-constant over frames (frame-to-frame deviation 1 % of the features'): after pooling to the last
-stage's size the N masks carry little beyond their level.
-
-With this init and masks starting near 0.95, on the demo's data (8 classes, 4 segments, three
-seeds, BENCHMARKS.md) the refinement still costs top-1 (67.7 +- 2.1 % against 71.5 +- 2.2 % without
-it): there the pathway does move the early masks, whose stage-1 and stage-2 spatial masks end as a
-fixed dark square over the frame's centre (means 0.60 and 0.75 against 0.89 and 0.87 without it),
-features for the classifier rather than attention.
+``f_ref = scale * ReLU(W M^ms + b)`` with a per-channel ``scale`` initialised to 0 (so ``y = x`` at
+step 0), Kaiming ``W`` and ``b = 1``; for ``scale >= 0`` this is the paper's conv + ReLU.
+Decisions and measurements: docs/papers/w3.md#refinement.
 
 Checkpoints written before ``scale`` existed hold ``weight`` and ``bias`` only; they load with
 ``scale = 1``, the function they were trained with.

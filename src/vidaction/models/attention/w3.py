@@ -12,30 +12,9 @@ Spatio-temporal attention (Sec. 3.2):
     squashed (eq. 5, ``M^{s-frm}``); two 3x3x3 3D convs over the T maps and a sigmoid give ``M^s``
     (eq. 6).
 
-Decisions where the paper is silent (all cited sections are of the W3 paper):
-- The temporal 1D CNN of eq. 4 is *depthwise* by default (``temporal_mode="depthwise"``): Sec. 3.1
-  says it reasons "about the temporally evolving characteristics of each channel dimension" and
-  models "per-channel temporal relationships", and a dense ``C x C x 3`` conv would add
-  ``6 C^2`` parameters per block (25 M at C = 2048), against the small overhead of Table 6.
-  ``temporal_mode="dense"`` mixes channels through a ``C -> C/r -> C`` bottleneck instead.
-- A ReLU separates the two temporal layers of eq. 4 and the two 3D layers of eq. 6; without it
-  each pair would collapse into one linear filter. The 3D sub-network has ``spatial_hidden=4``
-  channels between its layers: with a single channel one ReLU can switch off the whole mask's
-  temporal reasoning (and its gradient) for good.
-- No BatchNorm inside the attention (none is mentioned); all convolutions have biases.
-- Both masks start near ``mask_init = 0.95`` (the bias of the layer before each mask's final
-  sigmoid is ``logit(mask_init)``), so an attended residual branch starts at 0.95^2 = 0.9 of the
-  unattended one. W3 is inserted into every block of a network trained from ImageNet weights
-  (Sec. 4.1), and a new block should leave that network's function nearly unchanged at step 0, as
-  the zero-initialised non-local and refinement branches do. With PyTorch's default init both
-  masks start near 0.5 and scale every residual branch by about 0.25 (measured: 0.23-0.28 on all
-  stages of a narrow TSM ResNet-18): a trained TSM (71.9 % top-1 on the synthetic motion task,
-  8 frames) with W3 inserted scored 12.5 %, chance, before any step, and 69.8 % with
-  ``mask_init=0.95`` (issue 12). Trained from scratch BatchNorm absorbs the branch scale (TSM +
-  W3 with refinement, 6 motion classes, 8 frames, 20 epochs: 73.9 +- 1.0 % top-1 over six seeds
-  with the former init, 75.0 % with 0.95, one seed). A sigmoid near 0.95 passes a fifth of the
-  gradient it passes at 0.5; trained from scratch, the stage-2 spatial masks still moved from
-  0.95 to 0.71 +- 0.27. ``mask_init=0.5`` starts both masks near 0.5, as the default init did.
+The 1D CNN of eq. 4 is depthwise by default, ReLUs separate the two layers of eqs. 4 and 6, there
+is no BatchNorm, and both masks start near ``mask_init = 0.95``.
+Decisions: docs/papers/w3.md#w3-block and docs/papers/w3.md#mask-initialisation.
 
 Shapes: ``x`` is ``(N*T, C, H, W)`` with ``num_frames=T`` (TSM/TSN layout) or ``(N, C, T, H, W)``
 (3D CNNs); the output has the input's shape. After a forward, ``last_masks`` holds

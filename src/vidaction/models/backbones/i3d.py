@@ -60,14 +60,17 @@ What is decided here:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vidaction.models.heads.classifier import NumClasses, VideoClassifier, head_sizes_of
+from vidaction.models.layers.padding import same_padding
 from vidaction.models.registry import register_model
+
+__all__ = ["InceptionI3d", "Unit3D", "inception_i3d_from_state_dict", "same_padding"]
 
 ENDPOINTS = (
     "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
@@ -108,16 +111,6 @@ PORT_NUM_FRAMES = 64
 PORT_INPUT_SIZE = 224
 
 Triple = tuple[int, int, int]
-
-
-def same_padding(size: Sequence[int], kernel: Sequence[int], stride: Sequence[int]) -> tuple[int, ...]:
-    """TensorFlow ``"SAME"`` padding of the trailing axes ``size`` as :func:`torch.nn.functional.pad`
-    takes it (last axis first, ``(front, back)`` pairs): output ``ceil(n / s)`` steps per axis."""
-    pad: list[int] = []
-    for n, k, s in zip(reversed(size), reversed(kernel), reversed(stride)):
-        total = max((math.ceil(n / s) - 1) * s + k - n, 0)
-        pad += [total // 2, total - total // 2]
-    return tuple(pad)
 
 
 class Unit3D(nn.Module):
@@ -189,8 +182,9 @@ class InceptionModule(nn.Module):
         return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], dim=1)
 
 
-class InceptionI3d(nn.Module):
-    """Inception-I3D: ``(N, C_in, T, H, W) -> (N, num_classes)`` scores, any ``T, H, W >= 1``.
+class InceptionI3d(VideoClassifier):
+    """Inception-I3D: ``(N, C_in, T, H, W) -> (N, num_classes)`` scores, any ``T, H, W >= 1``;
+    ``forward`` and ``forward_head`` (the per-step logits averaged over time) are the shared head's.
 
     Args:
         num_classes: classifier size K, or one size per head (scores side by side, head order).
@@ -202,7 +196,7 @@ class InceptionI3d(nn.Module):
 
     classifier_prefix = "logits."
 
-    def __init__(self, num_classes: int | tuple[int, ...], num_frames: int, dropout: float = 0.5,
+    def __init__(self, num_classes: NumClasses, num_frames: int, dropout: float = 0.5,
                  base_width: int = PORT_WIDTH, in_channels: int = 3) -> None:
         super().__init__()
         if base_width < 1 or in_channels < 1 or num_frames < 1:
@@ -232,7 +226,7 @@ class InceptionI3d(nn.Module):
         self.feature_info = [dict(self.endpoint_info[name]) for name in FEATURE_LEVELS]
         self.num_features = channels
         self.dropout = nn.Dropout(dropout)
-        self.head_sizes = tuple(num_classes) if isinstance(num_classes, (tuple, list)) else (num_classes,)
+        self.head_sizes = head_sizes_of(num_classes)
         self.logits = self._new_logits()
         self.pretrained_cfg = dict(mean=[0.5] * in_channels, std=[0.5] * in_channels, num_frames=num_frames,
                                    input_size=PORT_INPUT_SIZE, class_names=None)
@@ -292,20 +286,10 @@ class InceptionI3d(nn.Module):
         logits = self.logits(self.dropout(F.avg_pool3d(x, kernel, stride=1)))
         return logits.mean(dim=(3, 4)).transpose(1, 2)
 
-    def forward_head(self, features: Mapping[str, Tensor]) -> Tensor:
-        """Class scores ``(N, K)``: the per-step logits averaged over time."""
-        return self.frame_logits(features).mean(dim=1)
-
-    def reset_classifier(self, num_classes: int | tuple[int, ...]) -> None:
+    def reset_classifier(self, num_classes: NumClasses) -> None:
         """A new, freshly initialised ``logits`` layer (the port's ``replace_logits``)."""
-        self.head_sizes = tuple(num_classes) if isinstance(num_classes, (tuple, list)) else (num_classes,)
+        self.head_sizes = head_sizes_of(num_classes)
         self.logits = self._new_logits().to(self.logits.conv3d.weight)
-
-    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
-        """Scores ``(N, K)``; with ``return_features`` also the feature levels."""
-        features = self.forward_features(x)
-        scores = self.forward_head(features)
-        return (scores, features) if return_features else scores
 
 
 def inception_i3d_from_state_dict(state_dict: Mapping[str, Tensor]) -> InceptionI3d:
@@ -327,9 +311,6 @@ def inception_i3d_from_state_dict(state_dict: Mapping[str, Tensor]) -> Inception
     if not report.clean:
         raise ValueError(f"weights do not fit an Inception-I3D:\n{report}")
     return model
-
-
-NumClasses = int | tuple[int, ...]
 
 
 @register_model

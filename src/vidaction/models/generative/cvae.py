@@ -9,23 +9,8 @@ gives eq. 15's ``L_R`` through the reconstruction ``X_R`` of eq. 16 along
 :meth:`FeatureCVAE.prior_path` (:func:`vidaction.losses.cvae.representation_loss`). Maps are
 ``(B, C, T, H, W)`` or ``(B, C, T)`` (a ``1 x 1`` grid), lambda ``(B, T)``, ``z`` ``(B, T, D)``.
 
-The authors' code (Generative-Feature-Model/GAF, ``GAF/thumos14/{BDNet,multisegment_loss}.py``,
-cited as file:line) and DGAM (bfshi/DGAM-Weakly-Supervised-Action-Localization, ref. [24], whose
-CVAE GAF copies) settle most of what the paper leaves open. Decisions:
-
-- Encoder (eq. 8): ``theta_i`` a ``1 x 1 x 1`` conv reducing ``C_i`` to ``cvae_channels``
-  (128) + ReLU, as the paper says (the code uses a ``C -> C`` ``1 x n x n`` conv + GroupNorm + ReLU,
-  BDNet.py:520-530), the ``n x n`` grid flattened per step, ``lambda_t`` appended, three linear
-  layers (``fc1``-``fc3``, BDNet.py:532-547) to the mean and log-variance of a ``latent_size`` (128,
-  DGAM model.py:73; the code uses ``C``) Gaussian.
-- Decoder (eq. 9): three linear layers on ``[z, lambda_t]`` + ReLU to ``cvae_channels``, then a
-  ``1 x n x n`` transposed conv back to ``C_i x n x n`` (BDNet.py:553-582, whose ``C -> C``
-  deconvolution ends in GroupNorm + ReLU). Here the output is linear, so features of either sign
-  (feature mode) can be reconstructed. No normalisation inside the CVAE: every step is independent.
-- Prior ``p(z | lambda_t) = N(lambda_t * 1, I)``, no parameters: the code samples
-  ``randn + att`` (BDNet.py:687, 691) and its KL compares the posterior with mean ``attention`` and
-  unit variance (multisegment_loss.py:20-26), as DGAM (model.py:140, loss.py:71).
-  ``learned_prior=True`` uses a small MLP ``lambda_t -> (mean, log-variance)`` instead.
+Prior ``N(lambda_t * 1, I)`` without parameters (``learned_prior=True``: an MLP); linear decoder output.
+Decisions: docs/papers/gaf.md#frame-level-cvae.
 """
 
 from __future__ import annotations

@@ -13,40 +13,10 @@ For every backbone map ``f^i`` (I3D frame mode: Mixed_4f ``(B, 832, T/4, 6, 6)``
   and, frozen, giving eq. 15's ``L_R`` through the reconstruction ``X_R`` of eq. 16
   (:mod:`vidaction.models.generative.cvae`; losses in :mod:`vidaction.losses.cvae`);
 
-and runs them in the phases of the alternating schedule. The authors' code
-(Generative-Feature-Model/GAF, ``GAF/thumos14/{BDNet,train,test}.py``, cited as file:line) settles
-most of what the paper leaves open. Decisions (those of each part are in its module):
-
-- What the detector sees: ``F'`` in training and at inference (train.py:258-261, test.py:128-130).
-  ``X_R`` of eq. 16 enters only ``L_R`` (train.py:331-340); the code never feeds it to the detector,
-  so inference never needs the CVAE and :meth:`GenerativeAttention.deploy` drops it.
-- Alternating schedule (Fig. 2, Sec. IV-B; train.py:190-221 then 223-346), :meth:`set_phase`:
-
-  - ``"cvae"`` (step 1): lambda, ``F'``, ``f_ai`` and the logits are computed under ``no_grad`` (the
-    segment-level GAF is frozen and gives the "initial lambda"); the CVAE sees the detached map
-    ``f.detach()`` and lambda, samples ``z`` from the posterior (reparameterised) and decodes it.
-    ``L_CVAE``'s gradients reach the CVAE only, and ``F'`` carries no graph, so nothing before it
-    learns in this phase (the code freezes the whole detector network, train.py:190-195).
-  - ``"segment"`` (step 2): everything segment-level keeps its graph (to the backbone, if it is
-    trained); ``nonaction_maps`` are built for eq. 13; with a CVAE, ``X_R = decoder(z, lambda)`` with
-    one reparameterised sample ``z ~ p(z | lambda)`` (eq. 15, ``L = 1``; BDNet.py:687), computed with
-    detached copies of the CVAE's parameters (``torch.func.functional_call``), so ``L_R``'s gradient
-    reaches lambda but no CVAE parameter. The target map keeps its graph, so that ``L_R`` also pulls
-    the backbone's features towards ``X_R``, as the code, whose target is not detached
-    (train.py:331-335); :func:`~vidaction.losses.cvae.representation_loss` detaches it on request
-    (``gaf.representation_detach_features``), leaving lambda as ``L_R``'s only path (eq. 4
-    maximises over lambda alone). The code's target is, through its aliased feature dict
-    (``feat_dict = video_feature``, train.py:239), the last map written into it (the
-    background-weighted map, train.py:272-273, or an augmented clip's, 322-323); here it is eq. 15's
-    ``f_t``, the map the CVAE was trained on in step 1.
-
-  Sec. III-B-2 says the opposite once ("the Segment-GAF is frozen ... the Frame-GAF module and the
-  Action Analyzer module are updated"); Fig. 2, Sec. IV-B and the code agree with the above.
-  No parameter's ``requires_grad`` is ever changed, so optimisers may be built at any time from
-  :meth:`cvae_parameters` and :meth:`segment_parameters` (plus the detector's own).
-- Eval mode (``model.eval()``, any phase): lambda, ``F'``, ``f_ai`` and the logits only.
-  :meth:`reconstruct` gives ``X_R`` from the prior's mean (deterministic) or, with
-  ``sample_prior_at_inference`` or ``sample=True``, from a sample (the code always samples).
+and runs them in the alternating schedule's phases (:meth:`GenerativeAttention.set_phase`): ``"cvae"``
+trains the CVAE on detached maps, segment-level GAF frozen; ``"segment"`` trains the segment level,
+``L_R`` through the frozen CVAE; eval mode gives lambda, ``F'``, ``f_ai``, logits. The detector sees ``F'``.
+Decisions: docs/papers/gaf.md#what-the-detector-sees, #alternating-schedule.
 """
 
 from __future__ import annotations
@@ -156,6 +126,15 @@ class GenerativeAttention(nn.Module):
         self.phase = "segment"
         self.last_output: GAFOutput | None = None
 
+    @classmethod
+    def for_inputs(cls, specs: Sequence, num_classes: int, **options) -> GenerativeAttention:
+        """GAF sized to the maps ``specs`` describe: one
+        :class:`~vidaction.models.heads.afsd_pyramid.InputSpec` (``channels``, ``stride``,
+        ``spatial``) per map, finest first, as a detector head's ``input_spec`` gives them;
+        ``options`` go to the constructor."""
+        return cls([spec.channels for spec in specs], num_classes, [spec.stride for spec in specs],
+                   [spec.spatial for spec in specs], **options)
+
     def set_phase(self, phase: str) -> GenerativeAttention:
         """``"cvae"`` (Fig. 2 step 1) or ``"segment"`` (step 2); used in training mode only."""
         if phase not in PHASES:
@@ -237,9 +216,6 @@ class GenerativeAttention(nn.Module):
 
 
 def gaf_for_head(head: nn.Module, **options) -> GenerativeAttention:
-    """A :class:`GenerativeAttention` sized to an :class:`~vidaction.models.heads.afsd.AFSDHead`'s
-    inputs (channels, strides, spatial sizes, classes); ``options`` go to its constructor."""
-    projections = head.pyramid.projections
-    return GenerativeAttention([p.conv.in_channels for p in projections], head.num_classes,
-                               head.pyramid.in_strides, [p.spatial for p in projections], **options)
-
+    """A :class:`GenerativeAttention` sized to what an :class:`~vidaction.models.heads.afsd.AFSDHead`
+    reads (its ``input_spec`` and ``num_classes``); ``options`` go to its constructor."""
+    return GenerativeAttention.for_inputs(head.input_spec, head.num_classes, **options)

@@ -12,48 +12,8 @@ at 0 (eq. 12); the enhanced maps ``F'`` (eq. 10) that feed the detector, and the
 (:mod:`vidaction.losses.gaf`). :func:`segment_attention` runs all of it for a list of maps; the
 wrapper that owns the heads and classifiers is :class:`~vidaction.models.generative.gaf.GenerativeAttention`.
 
-The authors' code (Generative-Feature-Model/GAF, ``GAF/thumos14/{BDNet,train,test}.py``, cited as
-file:line) and DGAM (bfshi/DGAM-Weakly-Supervised-Action-Localization, ref. [24]) settle most of
-what the paper leaves open. Decisions:
-
-- One attention head, hence one ``lambda``, per input map, each at its map's resolution: the code
-  has ``Att_Head_4f`` and ``Att_Head_5c`` (BDNet.py:404-418) and attends each map with its own
-  (train.py:242-256); a shared, resampled lambda would tie Mixed_4f's 4-frame steps to Mixed_5c's
-  8-frame ones. ``lambda_t`` is a scalar per step as in eq. 11 and DGAM (``Att_Head`` has one output,
-  model.py:28-42). The GAF code's attention is per channel, ``(B, C_i, T_i)``, made by a ``Linear``
-  over a time axis first interpolated to ``C_i`` steps (BDNet.py:502-512), which fixes ``T = 256``
-  in the weights; that is not reproduced.
-- Attention head (eq. 10's ``f_conv1D(theta_i(x_i))``): ``theta_i`` is a ``1 x n x n`` conv to
-  ``attention_channels`` (512) + GroupNorm(32) + ReLU (the code's ``deconv1``/``deconv2``,
-  BDNet.py:388-403, which the paper calls a ``1 x n x n`` deconvolution), then a ``k = 3`` temporal
-  conv + GroupNorm + ReLU (``Att_Head``'s ``Unit1D(512, C, 3)``), then a ``1``-tap conv to one channel
-  and a sigmoid in place of the code's ``Linear`` over time. GroupNorm statistics are taken over
-  the valid steps only and padded steps are zeroed before the temporal conv, so a padded window
-  gives exactly the lambda of the unpadded one.
-- ``F'`` (eq. 10): ``F'_t = f_t * lambda_t / mean_valid(lambda)``, i.e. ``T_valid`` times eq. 11's
-  weights ``w_t = lambda_t / (sum lambda + eps)``, per window and per map, 0 at padded steps; the
-  factors average to 1 over the valid steps, so a constant lambda gives ``F' = F``. The non-action
-  maps use ``1 - lambda`` alike. The code divides by ``attention.sum()`` (train.py:248-254,
-  test.py:123-125), the sum of its per-channel ``(B, C_i, T_i, 1, 1)`` attention over the batch,
-  the channels and the steps, so its ``F'`` is about ``1 / (B C_i T_i mean(attention))`` times the
-  map. That scale is not removed downstream: the detector's input projection is a conv with a bias
-  before its GroupNorm. Not followed, for two reasons. The code's scale depends on the batch: its
-  training batch is 8 windows (configs/thumos14.yaml) and its test batch one (test.py:106), so
-  training and test scales differ 8-fold and a window's ``F'`` depends on the rest of its batch.
-  And taken per window (``f_t w_t``, the code's scale at the paper's batch of 1, Sec. IV-B, without
-  the channel axis that lambda here does not have), it cost the full GAF 4.0 +- 2.5 points of
-  average mAP against the mean on the synthetic detection data, lower in each of 7 seeds, with no
-  difference without ``L_R`` (BENCHMARKS.md). ``f_fpm`` ("averages two layers") is the AFSD
-  pyramid, which adds the upsampled Mixed_5c level to the Mixed_4f one.
-- Eq. 11: ``f_t`` is averaged over space, padded steps get weight 0, and ``eps`` (1e-6, DGAM's
-  background epsilon; DGAM adds 1 to the foreground denominator, function.py:130-131) keeps
-  ``f_ai`` (``f_n-ai``) finite, 0, when lambda is all 0 (all 1). A window whose valid lambdas are all
-  within ``collapse_tolerance`` of 0 or of 1 is flagged in ``collapsed`` (``(B, M)``).
-- Eq. 12's classifier: one ``Linear(C_i, K + 1)`` per map (DGAM's ``Clf_Head`` is one linear layer,
-  model.py:18-25; background at index 0 as in AFSD, not last as in DGAM). The GAF code has no pooled
-  classifier; its eqs. 12-13 are the detector's losses on the foreground- and background-weighted
-  maps (train.py:258-293), which :func:`vidaction.losses.gaf.gaf_detection_loss` computes from
-  ``GAFOutput.nonaction_maps``. Both are kept: eq. 11 defines ``f_ai`` as a vector in ``R^d``.
+One head (a scalar ``lambda_t`` per step) per map, at its resolution; ``F'_t = f_t lambda_t / mean_valid(lambda)``.
+Decisions: docs/papers/gaf.md#segment-level-attention, #enhanced-maps.
 """
 
 from __future__ import annotations

@@ -78,17 +78,13 @@ class FlowEstimator(nn.Module):
 
     ``features: (N, C, T, H, W) -> flow: (N, 2, T-1, H, W)``, where ``flow[:, :, t]`` is the
     backward flow from frame ``t`` to ``t + 1`` in feature pixels (see the module docstring). The
-    last frame has no successor, so it gets no flow: frame reconstruction needs exactly the ``T - 1``
-    pairs ``(t, t + 1)``; the last frame is a warping source only. (The prime motion block instead
-    pairs the last frame with itself to keep ``T``; a self-pair would only teach zero flow.)
+    last frame has no successor, so it gets no flow (``T - 1`` pairs).
 
     Each pair is the channel concatenation ``[F_t, F_{t+1}]`` (``2 * in_channels``). Each 3x3 conv
     layer sees that input together with the outputs of all layers before it (DenseNet connections,
     as in PWC-Net's estimator), followed by LeakyReLU(0.1); a final 3x3 conv maps everything to the
     2 flow channels with no activation. ``hidden`` defaults to PWC-Net's widths (128, 128, 96, 64,
-    32) halved: level-1 maps are the largest of the backbone (56x56 for a 224 input), the estimator
-    only has to capture short-range, pixel-level motion, and HCML keeps its side branches light;
-    halving more than halves the estimator's FLOPs (to 36% for 64-channel features, 44% for 256).
+    32) halved. Decisions: docs/papers/hcml.md#flow-estimator.
     """
 
     def __init__(self, in_channels: int, hidden: Sequence[int] = (64, 64, 48, 32, 16),

@@ -8,23 +8,12 @@ Levels. The backbone's ``motion_levels`` (res2, res3, res4 by default) carry mot
 :class:`MotionPredictor` on ``[P^l_t, P^{l-1}_{r t}]`` predicts the future of the lower level's
 sequence, ``P^{l-1}_{r t + delta}`` (``L_contrastive^l``), matching eq. 5's ``gamma^1, gamma^2`` for
 two contrastive levels; ``r`` is level ``l``'s temporal stride over level ``l - 1``.
-Decisions where the paper is silent: the flow estimator reads the motion features ``P^0`` (the
-representation being trained) rather than the raw res2 features; predictors have a hidden layer as
-wide as their input. By default each predicts every future step of the lower level's sequence
+By default each predictor predicts every future step of the lower level's sequence
 (``steps = T_{l-1} - 1``, Sec. 3.2's ``P^{l-1}_{>t}``); ``steps`` caps the horizon.
+Decisions: docs/papers/hcml.md#flow-estimator, #motion-predictor.
 
-Progressive training (Sec. 3.2). Each stage trains the modules that compute its level's motion
-features, with everything that computes the lower levels' features frozen ("freeze all network
-parameters up to level l - 1 (therefore fixing the motion features P^{l-1})"). One choice the
-paper leaves open is the fusion ``g^l`` of ``Z^l = F^l + g^l(P^l)`` (Sec. 3.1): ``P^l`` does not
-depend on it, so level ``l``'s own loss gives it no gradient, and the only self-supervised loss
-that does is level ``l + 1``'s, whose features are computed from ``Z^l``. Here the stage of level
-``l + 1`` trains ``g^l`` with its own modules: ``P^l``, its ground truth, stays fixed as the paper
-requires, and ``g^l`` learns to pass level ``l``'s motion to the level built on it. Stage ``l`` does
-not list ``g^l`` (no gradient would reach it). With ``g`` starting non-zero
-(:mod:`~vidaction.models.motion.prime_motion`), every ``Z^l`` carries ``g^l(P^l) != 0`` throughout
-the self-supervised phase, so ``P^{l+1}`` depends on ``P^l``; ``g`` of the top motion level keeps
-its initial weights until the joint phase (no self-supervised loss depends on it).
+Progressive training (Sec. 3.2): :meth:`HCMLNet.progressive_stages`; level ``l + 1``'s stage trains
+``g^l``. Decisions: docs/papers/hcml.md#progressive-training.
 
 ``flow_levels`` adds flow estimators on higher levels too, as in HCML's analysis of "preliminary"
 supervision per level (Table 1) and its Fig. 3 (flow estimated at levels 1, 2, 3): the estimator of
@@ -37,6 +26,9 @@ Shapes: ``forward(x: (N, 3, T, H, W))`` returns scores ``(N, K)``; with ``return
 resolution and, per contrastive level, the predictions ``(N, steps_l, C_{l-1}, T_l, H_l, W_l)`` and
 the ground truth ``(N, C_{l-1}, T_{l-1}, H_l, W_l)`` (:class:`MotionPrediction`). All side-branch
 work happens inside ``forward`` so DistributedDataParallel sees every parameter it trains.
+
+The registered builder :func:`hcml` (``create_model("hcml", num_classes, num_frames,
+backbone="r2d_r50", backbone_options={"motion": "pmb"})``) wraps any registered backbone by name.
 """
 
 from __future__ import annotations
@@ -48,6 +40,7 @@ from torch import Tensor, nn
 
 from vidaction.models.motion.flow import FlowEstimator
 from vidaction.models.motion.predictor import MotionPrediction, MotionPredictor
+from vidaction.models.registry import create_model, register_model
 
 
 class HCMLOutput(NamedTuple):
@@ -165,6 +158,22 @@ class HCMLNet(nn.Module):
     def deploy(self) -> nn.Module:
         """The backbone with its prime motion blocks, without the training-only side branches."""
         return self.backbone
+
+
+@register_model
+def hcml(num_classes: int | tuple[int, ...], num_frames: int, backbone: str = "r2d_r50",
+         backbone_options: dict | None = None, steps: int | None = None, flow_hidden: Sequence[int] | None = None,
+         flow_levels: Sequence[str] | None = None) -> HCMLNet:
+    """HCML's training-time network on any registered backbone with prime motion blocks:
+    ``HCMLNet(create_model(backbone, num_classes, num_frames, **backbone_options), steps, flow_hidden,
+    flow_levels)``. ``backbone_options`` default to ``{"motion": "pmb"}``; given, they must ask for
+    the blocks themselves. :meth:`HCMLNet.deploy` returns the backbone, whose ``arch`` rebuilds it alone."""
+    options = {"motion": "pmb"} if backbone_options is None else backbone_options
+    net = create_model(backbone, num_classes, num_frames, **options)
+    if not getattr(net, "motion_levels", ()):
+        raise ValueError(f"hcml needs a backbone with prime motion blocks: build {backbone!r} with "
+                         f"backbone_options={{'motion': 'pmb', ...}}, got {options}")
+    return HCMLNet(net, steps, flow_hidden, flow_levels)
 
 
 def _excluding(modules: Sequence[nn.Module], excluded: nn.Module) -> list[nn.Module]:

@@ -6,30 +6,10 @@ level, conditioned on the previous level at the start time:
 future ``P^{l-1}_{>t}``. The prediction is trained by the contrastive loss of eq. 2
 (:func:`vidaction.losses.contrastive.hierarchical_contrastive_loss`).
 
-Decisions where the paper is silent or leaves a choice:
-
-- Ground truth. The whole sequence of the lower level, ``T_{l-1}`` steps: eq. 2 compares the
-  predictions with ``P^{l-1}``, and Sec. 3.2 counts the negatives with "T the sequence length of
-  ground-truth features". Only space is aligned: ``P^{l-1}``'s finer ``H x W`` is average pooled to
-  the ``H x W`` of ``P^l`` (``adaptive_avg_pool3d`` keeping ``T_{l-1}``; with the backbones' integer
-  stride ratios the mean over non-overlapping ``r_h x r_w`` blocks), so that "the same position in
-  space" (A.2) is defined.
-- Start time. The upper level strides time by ``r = temporal_stride`` (2 between res2, res3 and
-  res4 of R2D / R(2+1)D, A.1): its step ``t`` is computed from the lower level's step ``r t`` (R2D's
-  strided ``1x3x3`` conv keeps steps ``0, r, 2r, ...``; R(2+1)D's strided ``3x1x1`` conv centres on
-  them). So ``P^l_t`` starts at the lower level's step ``s = r t``, is conditioned on the pooled
-  ``P^{l-1}_s`` and predicts ``P^{l-1}_{s + delta}``; ``T_l = ceil(T_{l-1} / r)``.
-- Steps. ``delta = 1 .. steps``. ``steps = T_{l-1} - 1`` (what
-  :class:`~vidaction.models.motion.hcml.HCMLNet` uses by default) predicts every future step
-  ``P^{l-1}_{>s}`` of every start, as written in Sec. 3.2; fewer steps predict a shorter horizon.
-- One MLP for all steps. "A multi-layer perceptron with one hidden layer for the prediction steps for
-  leveraging their common information": a shared hidden layer, ``1x1x1 conv -> ReLU -> 1x1x1 conv``
-  with ``steps * out_channels`` outputs, so each ``f_delta`` is the shared hidden layer followed by
-  its own slice of the output weights. The MLP acts on each ``(t, h, w)`` independently.
-- No BatchNorm: Sec. 3.2 describes a plain MLP; A.3's "batch normalization and ReLU after each
-  convolutional layer" is about the prime motion block.
-- Nothing is detached: under progressive training (Sec. 3.2) the caller freezes everything that
-  computes ``P^{l-1}``.
+The ground truth is the lower level's whole sequence, average pooled in space to the ``H x W`` of
+``P^l``; step ``t`` of ``P^l`` starts at the lower level's step ``r t`` (``r = temporal_stride``) and
+predicts ``delta = 1 .. steps`` steps ahead with one shared ``1x1x1 conv -> ReLU -> 1x1x1 conv``
+(no BatchNorm, nothing detached). Decisions: docs/papers/hcml.md#motion-predictor.
 
 Shapes: ``current: (N, C_l, T_l, H, W)``, ``previous: (N, C_{l-1}, T_{l-1}, H_{l-1}, W_{l-1})`` with
 ``T_l = ceil(T_{l-1} / r)`` and ``H_{l-1} >= H``, ``W_{l-1} >= W``. ``predictions[:, delta - 1, :, t]``

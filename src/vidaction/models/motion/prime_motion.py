@@ -11,29 +11,11 @@ A residual block that turns backbone features ``F`` into motion features ``P`` a
    then BN + ReLU (A.3: "we concatenate the two features in channels and then perform a 2D
    convolution. We use batch normalization and ReLU after each convolutional layer and cost volume
    layer").
-4. ``g``: a 1x1x1 convolution from ``C_p`` back to ``C`` channels (Sec. 3.4), then BN.
+4. ``g``: a 1x1x1 convolution from ``C_p`` back to ``C`` channels (Sec. 3.4), then BN (scale 1,
+   shift 0 at initialisation, so ``Z`` carries ``g(P)`` from the first step); no ReLU after the sum.
 
-Decisions where the paper is silent:
-- ``P`` has ``C_p = C~`` channels (``motion_channels``) by default, so ``g`` mirrors the reduction
-  and the motion features stay compact. The backbones use ``motion_channels = 2 C~`` instead: with
-  it the prime motion blocks after res2-res4 cost 1.18x (R2D-50) and 1.11x (R(2+1)D-101) of the
-  backbone, Table 2's ratios, where ``C_p = C~`` gives 1.10x and 1.06x (see BENCHMARKS.md).
-- The BN after ``g`` (A.3's "BN after each convolutional layer") starts as every other BN of the
-  backbones, scale 1 and shift 0 (they do not zero-initialise residual branches either), so
-  ``Z^l = F^l + g^l(P^l)`` carries the motion features from the first step. HCML learns the levels
-  bottom up, each from backbone features into which the motion of the levels below is integrated
-  (Secs. 3.1, 3.2). With a zero scale ``g(P) = 0``: in the self-supervised phase only level
-  ``l + 1``'s loss can move ``g^l`` and no loss reaches ``g`` of the top motion level, which would
-  stay exactly zero there (and in a ``hcml_pretrain`` export).
-  :meth:`vidaction.models.motion.hcml.HCMLNet.progressive_stages` trains ``g^l`` in level
-  ``l + 1``'s stage. The cost: ImageNet weights loaded into a backbone with these blocks no longer
-  compute the plain network at initialisation (HCML trains from scratch, Sec. 4.1). No ReLU follows
-  ``g`` or the sum: ``Z = F + g(P)`` exactly as in Sec. 3.4.
-- ``C~ = max(C // beta, 1)``; the convolutions have no bias, since a BN follows each; the ``k x k``
-  convolution pads ``k // 2`` to keep ``H x W``.
-- Frames are folded into the batch, ``(N*T, C, H, W)``, throughout: a 1x1x1 convolution is a 1x1
-  Conv2d per frame and BatchNorm2d over ``N*T*H*W`` has BatchNorm3d's statistics, and this is the
-  R2D backbones' own layout; T matters only for the cost-volume pairs.
+``P`` has ``C_p = motion_channels`` (default ``C~ = max(C // beta, 1)``) channels; frames are folded
+into the batch throughout. Decisions: docs/papers/hcml.md#prime-motion-block.
 
 Shapes: ``x`` is ``(N*T, C, H, W)`` with ``num_frames=T`` or ``(N, C, T, H, W)``; the output ``Z`` has
 the input's shape. After a forward, ``last_motion`` holds ``P: (N, C_p, T, H, W)``, with its

@@ -107,13 +107,8 @@ def test_attention_on_every_block_and_masks(attention, cls):
     assert channel.shape == (2, 64, 2) and channel.min() >= 0 and channel.max() <= 1
 
 
-def test_refinement_adds_relu_conv_of_pooled_spatio_temporal_masks():
-    torch.manual_seed(0)
-    refined = create_model("i3d_tiny", num_classes=3, num_frames=16, attention="w3", refine=True).eval()
-    with torch.no_grad():
-        refined.refine.scale.normal_()
-    plain = create_model("i3d_tiny", num_classes=3, num_frames=16, attention="w3").eval()
-    plain.load_state_dict({k: v for k, v in refined.state_dict().items() if not k.startswith("refine.")})
+def test_refinement_adds_relu_conv_of_pooled_spatio_temporal_masks(refined_and_plain):
+    refined, plain = refined_and_plain("i3d_tiny", num_frames=16)
     x = torch.randn(2, 3, 16, 64, 64)
     with torch.no_grad():
         y = refined.forward_features(x)["layer4"]
