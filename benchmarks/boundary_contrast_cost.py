@@ -17,12 +17,14 @@ from pathlib import Path
 import torch
 
 from common import environment
-from vidaction.cli.demo import detection_demo_config
 from vidaction.config import DetectionLossConfig
 from vidaction.data.detection_dataset import collate_detection
 from vidaction.data.synthetic_detection import make_detection_dataset
-from vidaction.engine.detection import DetectionObjective, batch_to_device
-from vidaction.engine.detection_experiment import build_detection_dataset, build_detector
+from vidaction.demo.recipes import detection_demo_config
+from vidaction.engine.batches import WindowBatches
+from vidaction.engine.objectives import DetectionObjective
+from vidaction.engine.runtime import Runtime
+from vidaction.engine.tasks.detection import build_detection_dataset, build_detector
 from vidaction.viz.tables import format_table
 
 
@@ -42,14 +44,14 @@ def main() -> None:
     objectives = {weight: DetectionObjective(DetectionLossConfig(contrastive_weight=weight)) for weight in (0.0, 0.1)}
     rows = []
     for augmented in (0, 2, 8):
-        inputs, targets = batch_to_device(collate_detection(with_copy[:augmented] + without[:8 - augmented]),
-                                          torch.device("cpu"))
+        inputs, targets, _ = WindowBatches().unpack(collate_detection(with_copy[:augmented] + without[:8 - augmented]),
+                                                    Runtime(torch.device("cpu")))
         times: dict[float, list[float]] = {0.0: [], 0.1: []}
         for _ in range(args.repeats + 1):
             for weight, objective in objectives.items():
                 model.zero_grad(set_to_none=True)
                 start = time.perf_counter()
-                loss, _, _ = objective(model, inputs, targets)
+                loss, _, _ = objective.loss(model, inputs, targets)
                 loss.backward()
                 times[weight].append(time.perf_counter() - start)
         plain, contrast = (statistics.median(times[w][1:]) for w in (0.0, 0.1))

@@ -29,7 +29,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from common import environment
-from vidaction.cli.demo import DEMO_VIDEOS_PER_CLASS, GAF_DEMO_OPTIONS, detection_demo_config, stage_one_teacher, train_motion_row
+from vidaction.demo.recipes import detection_demo_config, detection_row_overrides, load_recipe
+from vidaction.demo.runs import stage_one_teacher, train_motion_row
 from vidaction.viz.tables import format_table
 
 # Row name -> (demo spec, extra overrides). Rows of one chain run in order in one process.
@@ -46,7 +47,7 @@ MOTION_SUITES: dict[str, list[list[tuple[str, str, tuple[str, ...]]]]] = {
         [("R2D + PMB + SSL", "r2d_tiny+pmb+ssl", ())],
     ],
 }
-DETECTION_ROWS = {"AFSD": [], "AFSD + GAF": list(GAF_DEMO_OPTIONS)}
+DETECTION_ROWS = {"AFSD": [], "AFSD + GAF": detection_row_overrides("afsd+gaf")}
 
 
 def _slug(name: str) -> str:
@@ -75,14 +76,14 @@ def run_detection_row(name: str, overrides: list[str], data_root: Path, out: Pat
 
     import torch
 
-    from vidaction.engine.detection_experiment import run_detection_training
+    from vidaction.engine.experiment import run_training
 
     torch.set_num_threads(threads)
     cfg = detection_demo_config(data_root, [
         *([f"schedule.epochs={epochs}"] if epochs else []), f"train.seed={seed}", "train.progress=false",
         f"train.out_dir={out / f'seed{seed}' / _slug(name)}", *overrides])
     tick = time.perf_counter()
-    metrics = run_detection_training(cfg, log=lambda *_: None)
+    metrics = run_training(cfg, log=lambda *_: None)
     return [{"row": name, "seed": seed, "seconds": time.perf_counter() - tick,
              **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}]
 
@@ -129,7 +130,7 @@ def main() -> None:
     else:
         from vidaction.data.synthetic import make_motion_dataset
 
-        data_root = make_motion_dataset(Path(args.cache) / "synthetic-motion", videos_per_class=DEMO_VIDEOS_PER_CLASS,
+        data_root = make_motion_dataset(Path(args.cache) / "synthetic-motion", videos_per_class=load_recipe("w3").dataset["videos_per_class"],
                                         seed=0)
         calls = [(run_motion_chain, (chain, data_root, out, seed, args.epochs, args.threads))
                  for seed in args.seeds for chain in MOTION_SUITES[args.suite]

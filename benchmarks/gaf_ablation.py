@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 from common import environment
-from vidaction.cli.demo import DETECTION_DEMO_CONFIG, DETECTION_TIOU, GAF_DEMO_OPTIONS, detection_demo_config
 from vidaction.data.synthetic_detection import make_detection_dataset
-from vidaction.engine.detection_experiment import run_detection_training
+from vidaction.demo.recipes import detection_demo_config, detection_row_overrides, detection_tiou, load_recipe
+from vidaction.engine.experiment import run_training
 from vidaction.viz.tables import format_table
 
+# The detection demo's +gaf overrides: GAF at the demo head's widths, background weight 1.
+GAF_DEMO_OPTIONS = detection_row_overrides("afsd+gaf")
 ROWS = {
     "AFSD": [],
     "+ segment attention (L_ai)": [*GAF_DEMO_OPTIONS, "gaf.nonaction=false", "gaf.reconstruction=false"],
@@ -43,7 +45,7 @@ ROWS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--epochs", type=int, default=DETECTION_DEMO_CONFIG["schedule"]["epochs"])
+    parser.add_argument("--epochs", type=int, default=load_recipe("detection").config["schedule"]["epochs"])
     parser.add_argument("--cache", default=os.environ.get("VIDACTION_CACHE", str(Path.home() / ".cache" / "vidaction")))
     parser.add_argument("--out", default="runs/gaf_ablation")
     parser.add_argument("--rows", type=int, nargs="+", default=list(range(len(ROWS))),
@@ -59,7 +61,7 @@ def main() -> None:
                 f"schedule.epochs={args.epochs}", f"train.seed={seed}", "train.progress=false",
                 f"train.out_dir={Path(args.out) / f'{slug}_seed{seed}'}", *overrides])
             tick = time.perf_counter()
-            metrics = run_detection_training(cfg, log=lambda *_: None)
+            metrics = run_training(cfg, log=lambda *_: None)
             results[name].append({**metrics, "seconds": time.perf_counter() - tick})
             print(f"seed {seed} {name}: average mAP {100 * metrics['average_mAP']:.1f}", flush=True)
 
@@ -68,7 +70,7 @@ def main() -> None:
             return f"{values[0]:.1f}"
         return f"{statistics.mean(values):.1f} +- {statistics.stdev(values):.1f}"
 
-    keys = [f"mAP@{t}" for t in DETECTION_TIOU]
+    keys = [f"mAP@{t}" for t in detection_tiou()]
     rows = [[name, *(cell([100 * r[k] for r in runs]) for k in keys), cell([100 * r["average_mAP"] for r in runs]),
              cell([r["seconds"] for r in runs])] for name, runs in results.items()]
     print(f"\nenvironment: {environment()}; seeds {args.seeds}; {args.epochs} epochs; synthetic detection data "

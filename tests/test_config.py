@@ -77,7 +77,7 @@ def test_missing_file_is_named(tmp_path):
 
 @pytest.mark.parametrize("path", [p for p in CONFIGS if "w3" in p.parts], ids=lambda p: p.name)
 def test_w3_configs_build_their_models(path):
-    from vidaction.engine.experiment import build_model
+    from vidaction.engine.tasks.recognition import build_model
 
     cfg = load_config(path)
     num_classes = cfg.model.num_classes or {"epic55": (125, 352)}[cfg.data.format]
@@ -91,7 +91,7 @@ def test_w3_configs_build_their_models(path):
 def test_hcml_configs_build_their_models_on_the_meta_device(path):
     import torch
 
-    from vidaction.engine.experiment import build_model
+    from vidaction.engine.tasks.recognition import build_model
 
     cfg = load_config(path)
     assert cfg.recipe.name in ("hcml", "hcml_progressive", "hcml_pretrain") or cfg.model.pretrained
@@ -104,9 +104,9 @@ def test_hcml_configs_build_their_models_on_the_meta_device(path):
         from vidaction.models.motion.hcml import HCMLNet
 
         # Sec. 3.2's P^{l-1}_{>t}: res3 predicts every future step of res2's T frames, res4 of res3's T / 2.
-        assert cfg.recipe.prediction_steps == 0
+        assert cfg.recipe.hcml.prediction_steps == 0
         with torch.device("meta"):
-            net = HCMLNet(model, steps=cfg.recipe.prediction_steps or None)
+            net = HCMLNet(model, steps=cfg.recipe.hcml.prediction_steps or None)
         assert net.steps == {"res3": cfg.data.num_frames - 1, "res4": cfg.data.num_frames // 2 - 1}
 
 
@@ -132,7 +132,7 @@ def test_detection_configs_build_their_detectors_on_the_meta_device(path):
     import torch
 
     from vidaction.config import DetectionExperimentConfig
-    from vidaction.engine.detection_experiment import build_detector
+    from vidaction.engine.tasks.detection import build_detector
 
     cfg = load_config(path)
     assert isinstance(cfg, DetectionExperimentConfig)

@@ -165,9 +165,9 @@ import torch
 
 from vidaction.cli.main import main
 from vidaction.engine import distributed
-from vidaction.engine.trainer import Trainer
+from vidaction.engine.loop import TrainingLoop
 
-fit = Trainer.fit
+fit = TrainingLoop.fit
 
 
 def fit_and_keep_the_weights(self):
@@ -176,7 +176,7 @@ def fit_and_keep_the_weights(self):
     return metrics
 
 
-Trainer.fit = fit_and_keep_the_weights
+TrainingLoop.fit = fit_and_keep_the_weights
 sys.exit(main(sys.argv[2:]))
 '''
 

@@ -1,5 +1,6 @@
-"""TV-L1 flow (``vidaction.data.flow``): the solver on a known shift, the JPEG coding, extraction to
-jpg / npy, resampling, resumption, unreadable videos, and the flow-stream reader."""
+"""TV-L1 flow (``vidaction.data.flow_extraction``, ``vidaction.data.flow``): the solver on a known shift,
+the JPEG coding, extraction to jpg / npy, resampling, resumption, unreadable videos, and the
+flow-stream reader."""
 
 import json
 
@@ -11,14 +12,11 @@ from vidaction.data.flow import (
     FlowReader,
     FlowSettings,
     codes_to_flow,
-    collect_videos,
-    extract_flows,
-    extract_video_flow,
     flow_is_complete,
     flow_output_paths,
     flow_to_codes,
-    tvl1_flow,
 )
+from vidaction.data.flow_extraction import collect_videos, extract_flows, extract_video_flow, tvl1_flow
 from vidaction.data.writer import write_video
 
 cv2 = pytest.importorskip("cv2")

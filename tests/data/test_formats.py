@@ -112,7 +112,7 @@ def test_something_v2_errors(sthv2):
     with pytest.raises(AnnotationError, match=r"validation.json: entry 0 \(id 1\): unknown class 'Juggling something'"):
         read_sthv2(sthv2, sthv2, "val")
     write(sthv2 / "something-something-v2-train.json", '[{"id": "1",\n "label": ')
-    with pytest.raises(AnnotationError, match=r"train.json:2: invalid JSON"):
+    with pytest.raises(AnnotationError, match=r"train.json:2: not valid JSON"):
         read_sthv2(sthv2, sthv2, "train")
     write(sthv2 / "something-something-v2-train.json", '[{"id": "1"}]')
     with pytest.raises(AnnotationError, match=r"train.json: entry 0 lacks 'id' or 'template'"):
@@ -153,10 +153,10 @@ def test_kinetics_errors(kinetics):
     with pytest.raises(AnnotationError, match=r"validate.csv:2: time_start/time_end must be numbers"):
         read_kinetics(kinetics, kinetics, "val")
     write(kinetics / "validate.csv", "label,youtube_id,time_start,time_end,split\nabseiling,abc\n")
-    with pytest.raises(AnnotationError, match=r"validate.csv:2: row lacks one of"):
+    with pytest.raises(AnnotationError, match=r"validate.csv:2: row has no value for column\(s\) \['time_start', 'time_end'\]"):
         read_kinetics(kinetics, kinetics, "val")
     write(kinetics / "validate.csv", "label,id,start,end\n")
-    with pytest.raises(AnnotationError, match=r"validate.csv:1: header lacks \['youtube_id', 'time_start'"):
+    with pytest.raises(AnnotationError, match=r"validate.csv:1: header lacks column\(s\) \['youtube_id', 'time_start'"):
         read_kinetics(kinetics, kinetics, "val")
     with pytest.raises(ConfigError, match="data.video_template '{id}.mp4' cannot be filled"):
         read_kinetics(kinetics, kinetics, "train", "{id}.mp4")

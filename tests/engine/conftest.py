@@ -24,7 +24,7 @@ def make_hcml_config(motion_dataset: Path, out_dir: Path, motion="pmb", recipe="
         "optim": {"name": "adamw", "lr": 0.003},
         "schedule": {"epochs": 1, "warmup_epochs": 0},
         "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False, "log_every": 1},
-        "recipe": {"name": recipe, "num_locations": 4, **recipe_kw},
+        "recipe": {"name": recipe, **({"num_locations": 4} if recipe.startswith("hcml") else {}), **recipe_kw},
     })
 
 

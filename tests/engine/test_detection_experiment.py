@@ -10,10 +10,9 @@ import torch
 
 from vidaction.config import ConfigError, DetectionExperimentConfig, config_from_dict
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.detection import DetectionTrainer
-from vidaction.engine.trainer import TooManyBadSamples
-from vidaction.engine.detection_experiment import (load_trained_detector, run_detection_test,
-                                                    run_detection_training)
+from vidaction.engine.loop import TooManyBadSamples, TrainingLoop
+from vidaction.engine.experiment import run_test, run_training
+from vidaction.engine.tasks.detection import load_trained_detector
 from vidaction.evaluation.detection_results import read_results_json
 from vidaction.models.detector import TemporalDetector
 
@@ -22,7 +21,7 @@ def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, 
     # 48-step windows: 6 of the 17 training windows get AFSD's boundary-contrastive augmentation.
     cfg = feature_config(detection_dataset, tmp_path / "run", window=48)
     assert isinstance(cfg, DetectionExperimentConfig)
-    metrics = run_detection_training(cfg)
+    metrics = run_training(cfg)
     assert {"mAP@0.1", "mAP@0.3", "mAP@0.5", "average_mAP", "best_average_mAP"} <= metrics.keys()
     assert 0.0 <= metrics["average_mAP"] <= 1.0 and metrics["num_videos"] == 3 and metrics["epochs"] == 2
     for name in ("last.pt", "best.pt", "config.yaml", "classes.txt", "predictions.json", "per_class_ap.json",
@@ -34,28 +33,28 @@ def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, 
     classes = (tmp_path / "run" / "classes.txt").read_text().split()
     assert len(read_results_json(tmp_path / "run" / "predictions.json", classes)) == metrics["num_detections"]
 
-    tested = run_detection_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt"))))
+    tested = run_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt"))))
     assert tested["average_mAP"] == pytest.approx(metrics["average_mAP"]) and tested["streams"] == 1
-    fused = run_detection_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt")),
+    fused = run_test(replace(cfg, train=replace(cfg.train, checkpoint=str(tmp_path / "run" / "last.pt")),
                                        test=replace(cfg.test, fuse_checkpoint=str(tmp_path / "run" / "last.pt"))))
     assert fused["streams"] == 2 and fused["average_mAP"] == pytest.approx(metrics["average_mAP"])
 
     straight = load_checkpoint(tmp_path / "run" / "last.pt")
     first = feature_config(detection_dataset, tmp_path / "resumed", epochs=2, window=48)
-    original = DetectionTrainer.train_one_epoch
+    original = TrainingLoop.train_one_epoch
 
     def stop_in_the_second_epoch(self, epoch):
         if epoch == 1:
             raise KeyboardInterrupt
         return original(self, epoch)
 
-    monkeypatch.setattr(DetectionTrainer, "train_one_epoch", stop_in_the_second_epoch)
+    monkeypatch.setattr(TrainingLoop, "train_one_epoch", stop_in_the_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        run_detection_training(first)
+        run_training(first)
     assert load_checkpoint(tmp_path / "resumed" / "interrupted.pt")["epoch"] == 1
-    monkeypatch.setattr(DetectionTrainer, "train_one_epoch", original)
-    resumed = run_detection_training(replace(first, train=replace(first.train,
-                                                                  resume=str(tmp_path / "resumed" / "last.pt"))))
+    monkeypatch.setattr(TrainingLoop, "train_one_epoch", original)
+    resumed = run_training(replace(first, train=replace(first.train,
+                                                       resume=str(tmp_path / "resumed" / "last.pt"))))
     again = load_checkpoint(tmp_path / "resumed" / "last.pt")
     assert resumed["average_mAP"] == pytest.approx(metrics["average_mAP"])
     for key, value in straight["model"].items():
@@ -65,7 +64,7 @@ def test_feature_detector_trains_tests_and_resumes(detection_dataset, tmp_path, 
 def test_detector_learns_its_training_videos(detection_dataset, tmp_path, feature_config):
     def fit(epochs, lr):
         cfg = feature_config(detection_dataset, tmp_path / f"e{epochs}", epochs=epochs, val_subset="val")
-        return run_detection_training(replace(cfg, optim=replace(cfg.optim, lr=lr)))
+        return run_training(replace(cfg, optim=replace(cfg.optim, lr=lr)))
 
     untrained, trained = fit(1, 1e-7), fit(6, 3e-3)
     assert trained["mAP@0.3"] > max(untrained["mAP@0.3"], 0.0) + 0.05
@@ -84,7 +83,7 @@ def test_frame_mode_with_a_tiny_i3d(detection_dataset, tmp_path):
         "train": {"out_dir": str(tmp_path / "frames"), "progress": False, "tensorboard": False},
         "test": {"tiou_thresholds": [0.5]},
     })
-    metrics = run_detection_training(cfg)
+    metrics = run_training(cfg)
     assert "mAP@0.5" in metrics
     model, loaded_cfg, classes = load_trained_detector(tmp_path / "frames" / "best.pt")
     assert isinstance(model, TemporalDetector) and model.backbone is not None and len(classes) == 5
@@ -98,7 +97,7 @@ def test_frame_mode_with_a_tiny_i3d(detection_dataset, tmp_path):
 def test_wrong_feature_files_and_options_are_named(detection_dataset, tmp_path, feature_config):
     with pytest.raises(TooManyBadSamples, match=r"(?s)4 of 4 train videos cannot be read.*video_validation_0000001: "
                                                 r"field 'channels': 32 channels .* the configuration says 64"):
-        run_detection_training(feature_config(detection_dataset, tmp_path / "a", feature_channels=64))
+        run_training(feature_config(detection_dataset, tmp_path / "a", feature_channels=64))
     with pytest.raises(ConfigError, match="unknown config key data.windw; did you mean 'data.window'"):
         config_from_dict({"task": "detection"}, ["data.windw=3"])
     with pytest.raises(ConfigError, match="data.input=features needs data.feature_channels"):
@@ -113,7 +112,7 @@ def test_wrong_feature_files_and_options_are_named(detection_dataset, tmp_path, 
     first = sorted(broken.glob("*.npy"))[0]
     np.save(first, np.zeros((3, 32), dtype=np.float32))
     with pytest.raises(TooManyBadSamples, match=rf"{first.stem}: field 'length': 3 feature steps, expected"):
-        run_detection_training(feature_config(detection_dataset, tmp_path / "b", root=str(broken),
+        run_training(feature_config(detection_dataset, tmp_path / "b", root=str(broken),
                                               max_bad_fraction=0.0))
     sidecar = json.loads(first.with_suffix(".json").read_text())
     assert sidecar["video_id"] == first.stem

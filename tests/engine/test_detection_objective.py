@@ -3,8 +3,9 @@
 import torch
 
 from vidaction.config import DetectionLossConfig, GAFConfig
-from vidaction.engine.detection import DetectionInputs, DetectionObjective
-from vidaction.engine.gaf import GAFObjective
+from vidaction.engine.batches import DetectionInputs
+from vidaction.engine.objectives import DetectionObjective
+from vidaction.engine.objectives import GAFObjective
 from vidaction.losses.detection import boundary_contrastive_loss
 from vidaction.models.detector import afsd_detector
 
@@ -23,14 +24,14 @@ def batch():
 def test_afsd_objective_adds_the_weighted_triplet_of_the_augmented_forward():
     net = afsd_detector(2, **OPTIONS)
     x, mask, targets, contrast = batch()
-    plain_total, _, plain_terms = DetectionObjective(DetectionLossConfig())(net, DetectionInputs(x, mask), targets)
+    plain_total, _, plain_terms = DetectionObjective(DetectionLossConfig()).loss(net, DetectionInputs(x, mask), targets)
     assert "contrastive" not in plain_terms
-    total, _, terms = DetectionObjective(DetectionLossConfig(contrastive_weight=0.5))(
+    total, _, terms = DetectionObjective(DetectionLossConfig(contrastive_weight=0.5)).loss(
         net, DetectionInputs(x, mask, contrast), targets)
     expected = boundary_contrastive_loss(net(contrast[0], contrast[1]), contrast[2], weight=1.0)
     assert torch.allclose(terms["contrastive"], expected) and terms["contrastive"] > 0
     assert torch.allclose(total, plain_total + 0.5 * expected)
-    off_total, _, off_terms = DetectionObjective(DetectionLossConfig(contrastive_weight=0.0))(
+    off_total, _, off_terms = DetectionObjective(DetectionLossConfig(contrastive_weight=0.0)).loss(
         net, DetectionInputs(x, mask, contrast), targets)
     assert "contrastive" not in off_terms and torch.allclose(off_total, plain_total)
     terms["contrastive"].backward()  # the triplet alone trains the boundary features
@@ -42,7 +43,7 @@ def test_gaf_objective_contrasts_the_enhanced_features_of_the_augmented_windows(
     net = afsd_detector(2, attention="gaf", attention_options={"use_cvae": False}, **OPTIONS)
     x, mask, targets, contrast = batch()
     objective = GAFObjective(DetectionLossConfig(), GAFConfig(), epochs=1)
-    total, _, terms = objective(net, DetectionInputs(x, mask, contrast), targets)
+    total, _, terms = objective.loss(net, DetectionInputs(x, mask, contrast), targets)
     augmented = net(contrast[0], contrast[1], phase="segment", nonaction=False).action
     assert torch.allclose(terms["contrastive"], boundary_contrastive_loss(augmented, contrast[2], weight=1.0))
     total.backward()

@@ -6,13 +6,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vidaction.cli.demo import GAF_DEMO_OPTIONS, detection_demo_config
+from vidaction.demo.recipes import detection_demo_config, detection_row_overrides
 from vidaction.config import DetectionLossConfig, GAFConfig, OptimConfig, config_from_dict, config_to_dict
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.detection import DetectionInputs
-from vidaction.engine.detection_experiment import load_trained_detector, run_detection_training
-from vidaction.engine.gaf import GAFDetectionTrainer, GAFObjective
-from vidaction.engine.trainer import NonFiniteLossError
+from vidaction.engine.batches import DetectionInputs
+from vidaction.engine.experiment import run_training
+from vidaction.engine.loop import NonFiniteLossError, TrainingLoop
+from vidaction.engine.objectives import GAFObjective
+from vidaction.engine.tasks.detection import load_trained_detector
 from vidaction.models.detector import afsd_detector
 
 SMALL_GAF = {"attention_channels": 32, "norm_groups": 8, "cvae_channels": 16, "cvae_hidden": 32, "latent_size": 8}
@@ -35,7 +36,7 @@ def changed(before, after, prefix):
 
 
 def test_alternating_steps_update_their_own_parts(detection_dataset, tmp_path, gaf_config):
-    metrics = run_detection_training(gaf_config(detection_dataset, tmp_path / "it", epochs=1))
+    metrics = run_training(gaf_config(detection_dataset, tmp_path / "it", epochs=1))
     assert 0.0 <= metrics["average_mAP"] <= 1.0
     logged = (tmp_path / "it" / "metrics.jsonl").read_text()
     for term in ("reconstruction", "kl", "clf_ai", "clf_nai", "reg_ai", "reg_nai", "representation"):
@@ -50,18 +51,18 @@ def test_alternating_steps_update_their_own_parts(detection_dataset, tmp_path, g
 
     # Per-epoch alternation: epoch 1 updates only the CVAE, epoch 2 only the rest.
     cfg = gaf_config(detection_dataset, tmp_path / "ep", epochs=2, alternate="epoch")
-    original = GAFDetectionTrainer.train_one_epoch
+    original = TrainingLoop.train_one_epoch
     snapshots = []
 
     def record(self, epoch):
         snapshots.append({k: v.clone() for k, v in self.model.state_dict().items()})
         return original(self, epoch)
 
-    GAFDetectionTrainer.train_one_epoch = record
+    TrainingLoop.train_one_epoch = record
     try:
-        run_detection_training(cfg)
+        run_training(cfg)
     finally:
-        GAFDetectionTrainer.train_one_epoch = original
+        TrainingLoop.train_one_epoch = original
     final = load_checkpoint(tmp_path / "ep" / "last.pt")["model"]
     start, after_first = snapshots
     assert changed(start, after_first, "attention.cvae.")
@@ -74,7 +75,7 @@ def test_the_cvae_optimiser_defaults_to_the_authors_and_the_demo_keeps_it(tmp_pa
     expected = OptimConfig(name="adam", lr=1e-3, betas=[0.8, 0.999], weight_decay=0.0, grad_clip=0.0)
     assert GAFConfig().cvae_optim == expected
     assert config_from_dict({"task": "detection"}).gaf.cvae_optim == expected
-    assert detection_demo_config(tmp_path, list(GAF_DEMO_OPTIONS)).gaf.cvae_optim == expected
+    assert detection_demo_config(tmp_path, detection_row_overrides("afsd+gaf")).gaf.cvae_optim == expected
 
 
 def test_the_representation_loss_reaches_the_features_unless_detached():
@@ -91,7 +92,7 @@ def test_the_representation_loss_reaches_the_features_unless_detached():
         objective = GAFObjective(DetectionLossConfig(), GAFConfig(representation_detach_features=detach), epochs=1)
         features = x.clone().requires_grad_()
         torch.manual_seed(1)
-        total, _, terms = objective(net, DetectionInputs(features, mask), targets)
+        total, _, terms = objective.loss(net, DetectionInputs(features, mask), targets)
         total.backward()
         results[detach] = (features.grad, terms["representation"].detach(),
                            net.attention.last_output.frame[0].reconstruction.detach(), objective.representation_weight())
@@ -103,20 +104,20 @@ def test_the_representation_loss_reaches_the_features_unless_detached():
 
 
 def test_gaf_run_resumes_exactly(detection_dataset, tmp_path, monkeypatch, gaf_config):
-    straight = run_detection_training(gaf_config(detection_dataset, tmp_path / "a", epochs=2))
-    original = GAFDetectionTrainer.train_one_epoch
+    straight = run_training(gaf_config(detection_dataset, tmp_path / "a", epochs=2))
+    original = TrainingLoop.train_one_epoch
 
     def stop(self, epoch):
         if epoch == 1:
             raise KeyboardInterrupt
         return original(self, epoch)
 
-    monkeypatch.setattr(GAFDetectionTrainer, "train_one_epoch", stop)
+    monkeypatch.setattr(TrainingLoop, "train_one_epoch", stop)
     cfg = gaf_config(detection_dataset, tmp_path / "b", epochs=2)
     with pytest.raises(KeyboardInterrupt):
-        run_detection_training(cfg)
-    monkeypatch.setattr(GAFDetectionTrainer, "train_one_epoch", original)
-    resumed = run_detection_training(replace(cfg, train=replace(cfg.train, resume=str(tmp_path / "b" / "last.pt"))))
+        run_training(cfg)
+    monkeypatch.setattr(TrainingLoop, "train_one_epoch", original)
+    resumed = run_training(replace(cfg, train=replace(cfg.train, resume=str(tmp_path / "b" / "last.pt"))))
     assert resumed["average_mAP"] == pytest.approx(straight["average_mAP"])
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
     for key, value in a["model"].items():
@@ -124,7 +125,7 @@ def test_gaf_run_resumes_exactly(detection_dataset, tmp_path, monkeypatch, gaf_c
 
 
 def test_ablation_switches_remove_their_terms(detection_dataset, tmp_path, gaf_config):
-    run_detection_training(gaf_config(detection_dataset, tmp_path / "ai", epochs=1, nonaction=False,
+    run_training(gaf_config(detection_dataset, tmp_path / "ai", epochs=1, nonaction=False,
                                       reconstruction=False))
     logged = (tmp_path / "ai" / "metrics.jsonl").read_text()
     assert '"clf_ai"' in logged and '"clf_nai"' not in logged and '"kl"' not in logged
@@ -133,7 +134,7 @@ def test_ablation_switches_remove_their_terms(detection_dataset, tmp_path, gaf_c
 
 
 def test_nan_kl_stops_and_collapse_is_warned(detection_dataset, tmp_path, monkeypatch, capsys, gaf_config):
-    import vidaction.engine.gaf as gaf_engine
+    import vidaction.engine.objectives.gaf as gaf_engine
 
     def nan_kl(outputs, beta):
         total, terms = real_cvae_loss(outputs, beta)
@@ -143,21 +144,21 @@ def test_nan_kl_stops_and_collapse_is_warned(detection_dataset, tmp_path, monkey
     real_cvae_loss = gaf_engine.cvae_loss
     monkeypatch.setattr(gaf_engine, "cvae_loss", nan_kl)
     with pytest.raises(NonFiniteLossError, match=r"\(kl=nan\) at epoch 1, step 1: stopped before updating"):
-        run_detection_training(gaf_config(detection_dataset, tmp_path / "nan", epochs=1))
+        run_training(gaf_config(detection_dataset, tmp_path / "nan", epochs=1))
     monkeypatch.setattr(gaf_engine, "cvae_loss", real_cvae_loss)
 
-    original = GAFDetectionTrainer.build_optimizers
+    original = GAFObjective.build_optimizers
 
-    def collapse_attention(self):
-        for head in self.model.attention.attention_heads:
+    def collapse_attention(self, model, *args):
+        for head in model.attention.attention_heads:
             last = [m for m in head.modules() if isinstance(m, torch.nn.Conv1d)][-1]
             torch.nn.init.constant_(last.bias, -50.0)
             torch.nn.init.zeros_(last.weight)
             last.requires_grad_(False)
-        original(self)
+        original(self, model, *args)
 
-    monkeypatch.setattr(GAFDetectionTrainer, "build_optimizers", collapse_attention)
-    metrics = run_detection_training(gaf_config(detection_dataset, tmp_path / "collapse", epochs=1,
+    monkeypatch.setattr(GAFObjective, "build_optimizers", collapse_attention)
+    metrics = run_training(gaf_config(detection_dataset, tmp_path / "collapse", epochs=1,
                                                 reconstruction=False))
     assert all(v == v for k, v in metrics.items() if isinstance(v, float))
     assert "GAF attention collapsed (lambda all 0 or all 1)" in capsys.readouterr().err
@@ -166,7 +167,8 @@ def test_nan_kl_stops_and_collapse_is_warned(detection_dataset, tmp_path, monkey
 def test_gaf_recognition_recipe_on_a_tiny_i3d(motion_dataset, tmp_path, capsys):
     from vidaction.cli.main import main
     from vidaction.config import ConfigError
-    from vidaction.engine.experiment import load_trained_model, run_training
+    from vidaction.engine.experiment import run_training
+    from vidaction.engine.tasks.recognition import load_trained_model
 
     tree = {
         "data": {"format": "ucf101", "root": str(motion_dataset / "videos"),

@@ -10,7 +10,8 @@ import torch
 
 from vidaction.config import ConfigError
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.experiment import load_trained_model, run_test, run_training
+from vidaction.engine.experiment import run_test, run_training
+from vidaction.engine.tasks.recognition import load_trained_model
 from vidaction.models import load_pretrained
 from vidaction.models.backbones.r2plus1d import R2Plus1D
 
@@ -187,8 +188,10 @@ def test_nan_in_a_self_supervised_term_stops_before_the_update(tmp_path):
 
     from vidaction.config import OptimConfig, ScheduleConfig, TrainConfig
     from vidaction.data.dataset import collate_clips
+    from vidaction.engine.batches import ClipBatches
+    from vidaction.engine.evaluators import ObjectiveEvaluator
+    from vidaction.engine.loop import NonFiniteLossError, TrainingLoop
     from vidaction.engine.objectives import HCMLStageObjective
-    from vidaction.engine.trainer import NonFiniteLossError, Trainer
     from vidaction.models import create_model
     from vidaction.models.motion.hcml import HCMLNet
 
@@ -198,10 +201,11 @@ def test_nan_in_a_self_supervised_term_stops_before_the_update(tmp_path):
     clips[2] = float("nan")
     items = [{"clip": clips[i], "label": 0, "index": i} for i in range(4)]
     stage = net.progressive_stages()[1]
-    trainer = Trainer(net, OptimConfig(), ScheduleConfig(epochs=1), TrainConfig(out_dir=str(tmp_path), progress=False,
-                                                                                tensorboard=False),
-                      DataLoader(items, batch_size=2, collate_fn=collate_clips), None, ["a", "b"],
-                      objective=HCMLStageObjective(stage.loss, 4), self_supervised=True, trainable=stage.trainable)
+    objective = HCMLStageObjective(stage.loss, 4)
+    trainer = TrainingLoop(net, objective, ObjectiveEvaluator(objective), ClipBatches(reports_accuracy=False),
+                           TrainConfig(out_dir=str(tmp_path), progress=False, tensorboard=False), OptimConfig(),
+                           ScheduleConfig(epochs=1), DataLoader(items, batch_size=2, collate_fn=collate_clips), None,
+                           trainable=stage.trainable)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     with pytest.raises(NonFiniteLossError, match=r"\(contrastive_res3=nan\) at epoch 1, step 2"):
         trainer.fit()

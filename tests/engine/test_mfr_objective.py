@@ -17,7 +17,7 @@ def test_mimic_term_is_per_element_by_default_and_literal_on_request():
     terms = {}
     for normalize in (True, False):
         torch.manual_seed(1)
-        loss, _, terms[normalize] = MatureFeatureObjective(teacher, 0.5, normalize=normalize)(student, clip, labels)
+        loss, _, terms[normalize] = MatureFeatureObjective(teacher, 0.5, normalize=normalize).loss(student, clip, labels)
         assert torch.allclose(loss, terms[normalize]["ce"] + 0.5 * terms[normalize]["mimic"])
     values = student.num_features * 2 * 2  # C_l x H_l x W_l of layer4 at 64 px
     assert torch.allclose(terms[False]["mimic"], terms[True]["mimic"] * math.sqrt(values), rtol=1e-4)
@@ -25,5 +25,5 @@ def test_mimic_term_is_per_element_by_default_and_literal_on_request():
 
 
 def test_recipe_field_defaults_to_the_normalised_term():
-    assert config_from_dict({}).recipe.mimic_normalize is True
-    assert config_from_dict({}, ["recipe.mimic_normalize=false"]).recipe.mimic_normalize is False
+    assert config_from_dict({}).recipe.mfr.mimic_normalize is True
+    assert config_from_dict({}, ["recipe.name=mfr", "recipe.mimic_normalize=false"]).recipe.mfr.mimic_normalize is False

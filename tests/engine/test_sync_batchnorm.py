@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from vidaction.engine.trainer import convert_sync_batchnorm
+from vidaction.engine.runtime import convert_sync_batchnorm
 
 
 def test_trainable_batchnorm_is_mapped_to_its_converted_module():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from vidaction.cli.arguments import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "convert-checkpoint",
+    parser = add_command(
+        subparsers, "convert-checkpoint", run,
         help="convert official TSM / torchvision weights to vidaction's checkpoint format",
         description="Load SRC (an official TSM checkpoint, a torchvision ResNet state dict or a "
         "vidaction checkpoint) into the model ARCH, print the missing/unexpected keys, and write DST "
@@ -18,7 +20,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", required=True, help="registered model name, e.g. tsm_r50")
     parser.add_argument("--num-classes", type=int, required=True, help="classifier size of the weights")
     parser.add_argument("--num-frames", type=int, default=8, help="clip length the weights were trained with")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

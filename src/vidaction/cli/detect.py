@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from vidaction.cli.arguments import add_checkpoint_arguments, add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "detect",
+    parser = add_command(
+        subparsers, "detect", run,
         help="temporal action detection on one video: segments JSON and a timeline picture",
         description="Run a detector trained with 'vidaction train' (task: detection) on one untrimmed video: "
         "frames (or features made the way the detector's training features were), the detector, decoding "
@@ -16,9 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--plot, a timeline of predicted segments against the ground truth when --gt names the "
         "annotations.",
     )
-    parser.add_argument("checkpoint", help="a detector checkpoint (best.pt / last.pt of a detection run)")
-    parser.add_argument("video", help="the video file (its file name, without extension, is its video id)")
-    parser.add_argument("--out", required=True, help="output JSON of the detections")
+    add_checkpoint_arguments(parser, "a detector checkpoint (best.pt / last.pt of a detection run)",
+                             "the video file (its file name, without extension, is its video id)",
+                             out_help="output JSON of the detections")
     parser.add_argument("--plot", default=None, help="also draw the detections on a time axis into this PNG")
     parser.add_argument("--gt", default=None, help="ground truth to draw: a THUMOS14 annotation folder or an "
                         "ActivityNet-style JSON listing the video")
@@ -30,7 +32,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-score", type=float, default=0.3, help="lowest score drawn on the timeline (default 0.3)")
     parser.add_argument("--top", type=int, default=10, help="detections listed on screen (default 10)")
     parser.add_argument("--device", default="cpu", help="device to run on (default cpu)")
-    parser.set_defaults(func=run)
 
 
 def ground_truth_of(annotations: str, subset: str | None, cfg, class_names: list[str],
@@ -50,12 +51,14 @@ def ground_truth_of(annotations: str, subset: str | None, cfg, class_names: list
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidaction.engine.detect import detect_video
-    from vidaction.engine.detection_experiment import load_trained_detector
+    from vidaction.data.motion_descriptor import synthetic_feature_maker
+    from vidaction.engine.tasks.detection import load_trained_detector
+    from vidaction.engine.video_detection import detect_video
     from vidaction.evaluation.detection_results import write_results_json
     from vidaction.viz.tables import format_table
 
-    result = detect_video(args.checkpoint, args.video, args.features, args.extractor, args.device)
+    result = detect_video(args.checkpoint, args.video, args.features, args.extractor, args.device,
+                          feature_maker=synthetic_feature_maker)
     names, found = result.class_names, result.detections
     write_results_json(args.out, found, names)
     rows = [[f"{s:.2f}", f"{e:.2f}", names[int(c)], f"{p:.3f}"]

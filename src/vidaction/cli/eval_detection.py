@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from vidaction.cli.arguments import add_command
+
 
 def parse_thresholds(text: str) -> list[float]:
     """``"0.3,0.5"`` -> ``[0.3, 0.5]``, each in (0, 1]."""
@@ -26,8 +28,8 @@ def parse_thresholds(text: str) -> list[float]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "eval-detection",
+    parser = add_command(
+        subparsers, "eval-detection", run,
         help="mAP of temporal detections, equal to the official ActivityNet evaluation",
         description="Score an ActivityNet results JSON ({'version', 'results': {video: [{'label', 'score', "
         "'segment'}]}, 'external_data'}) against THUMOS14 or ActivityNet-style ground truth: AP per class and "
@@ -49,7 +51,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ambiguous", choices=["count", "ignore"], default="count",
                         help="THUMOS14 Ambiguous regions: 'count' detections there as false positives like "
                         "the ActivityNet code (default), or 'ignore' unmatched ones like the THUMOS14 Matlab kit")
-    parser.set_defaults(func=run)
 
 
 def _unknown_video_warning(unknown: tuple[str, ...], num_detections: int, subset: str, known: set[str]) -> str:

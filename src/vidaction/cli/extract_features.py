@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vidaction.cli.arguments import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "extract-features",
+    parser = add_command(
+        subparsers, "extract-features", run,
         help="I3D features of videos in sliding windows, one .npy (+ .json sidecar) per video",
         description="Resample each video to --fps, resize and crop its frames, run windows of --window frames "
         "every --stride frames through the backbone up to --endpoint, average the endpoint over time and "
@@ -46,13 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... or auto (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="redo every video, also complete ones")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vidaction.engine.experiment import default_device
+    from vidaction.engine.runtime import resolve_device
     from vidaction.engine.feature_extraction import (FeatureExtractor, OutputConflictError, extract_to_folder,
                                                      find_inputs, load_backbone)
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     crop = args.crop if args.crop is not None else (None if args.size else 224)
     model = load_backbone(args.checkpoint)
     inputs = find_inputs(args.videos, args.modality)
-    device = default_device() if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     try:
         extractor = FeatureExtractor(model, endpoint=args.endpoint, fps=args.fps, window=args.window,
                                      stride=args.stride, modality=args.modality, size=args.size,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vidaction.cli.arguments import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "extract-flow",
+    parser = add_command(
+        subparsers, "extract-flow", run,
         help="TV-L1 optical flow of videos, for a flow input stream (needs opencv-contrib-python-headless)",
         description="Compute TV-L1 optical flow (OpenCV's dual TV-L1, default parameters) between consecutive "
         "frames of each video, optionally resampled (--fps) and resized (--short-side, --square), and store it "
@@ -32,12 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality 1-100 (default 95)")
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from vidaction.config import ConfigError
-    from vidaction.data.flow import FlowSettings, collect_videos, extract_flows
+    from vidaction.data.flow import FlowSettings
+    from vidaction.data.flow_extraction import collect_videos, extract_flows
 
     try:
         settings = FlowSettings(fps=args.fps, short_side=args.short_side, square=args.square, bound=args.bound,

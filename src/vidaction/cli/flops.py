@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from vidaction.cli.arguments import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "flops",
+    parser = add_command(
+        subparsers, "flops", run,
         help="count parameters and MACs of a model",
         description="Count parameters and multiply-accumulates (MACs; what papers call GFLOPs) for one "
         "clip of shape (1, 3, T, S, S), with torch's flop counter (convolutions and matrix products).",
@@ -18,7 +20,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-classes", type=int, default=400, help="classifier size (default 400)")
     parser.add_argument("--option", action="append", default=[], metavar="key=value",
                         help="builder option, repeatable, e.g. --option shift_div=4")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,28 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 
+from vidaction.cli.arguments import add_checkpoint_arguments, add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "infer",
+    parser = add_command(
+        subparsers, "infer", run,
         help="top-k classes of one video",
         description="Classify one video (or frame folder) with a checkpoint written by 'vidaction train': "
         "the preprocessing and test views (clips x crops) of the checkpoint's config are applied and "
         "the softmax of the view-averaged scores is printed.",
     )
-    parser.add_argument("checkpoint", help="a checkpoint written by 'vidaction train' (best.pt / last.pt)")
-    parser.add_argument("video", help="video file or frame folder")
+    add_checkpoint_arguments(parser, "a checkpoint written by 'vidaction train' (best.pt / last.pt)")
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--device", default="cpu", help="device to run on (default cpu)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from vidaction.data.build import load_test_clip
-    from vidaction.engine.experiment import load_trained_model
+    from vidaction.engine.tasks.recognition import load_trained_model
 
     model, cfg, class_names = load_trained_model(args.checkpoint)
     views = load_test_clip(cfg.data, args.video)

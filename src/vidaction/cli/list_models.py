@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from vidaction.cli.arguments import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("list-models", help="list registered model names",
-                                   description="List the model names create_model accepts.")
+    parser = add_command(subparsers, "list-models", run, help="list registered model names",
+                         description="List the model names create_model accepts.")
     parser.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'tsm_*'")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -50,7 +50,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is enough for the user; anything else keeps its traceback."""
     from vidaction.config import ConfigError
     from vidaction.data.errors import AnnotationError, VideoDecodeError
-    from vidaction.engine.trainer import TooManyBadSamples
+    from vidaction.engine.loop import TooManyBadSamples
     from vidaction.models.registry import ModelNotFoundError
 
     return (ConfigError, AnnotationError, VideoDecodeError, TooManyBadSamples, ModelNotFoundError,

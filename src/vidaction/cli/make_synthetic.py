@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vidaction.cli.arguments import add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "make-synthetic",
+    parser = add_command(
+        subparsers, "make-synthetic", run,
         help="write a synthetic dataset of real mp4 files",
         description="Write synthetic videos. --task motion: trimmed clips whose classes differ only in motion "
         "(move left/right, rotate clockwise/anticlockwise, approach/separate, appear/disappear) over textured "
@@ -41,7 +43,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     detection.add_argument("--feature-window", type=int, default=8,
                            help="frames each feature step describes, centred on its step; at least the stride "
                            "and of the same parity (default 8)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from vidaction.cli.arguments import add_checkpoint_arguments, add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "visualize-attention",
+    parser = add_command(
+        subparsers, "visualize-attention", run,
         help="draw a model's spatio-temporal attention masks over the frames of a video",
         description="Run a checkpoint trained with model.options.attention=w3 or cbam on one video (its "
         "test preprocessing, first view) and write a PNG grid: evenly sampled frames, then one row per "
         "attended stage with that stage's last-block spatial mask overlaid (as in W3's Fig. 3).",
     )
-    parser.add_argument("checkpoint", help="a checkpoint written by 'vidaction train' with attention")
-    parser.add_argument("video", help="video file or frame folder")
-    parser.add_argument("--out", required=True, help="output PNG")
+    add_checkpoint_arguments(parser, "a checkpoint written by 'vidaction train' with attention", out_help="output PNG")
     parser.add_argument("--frames", type=int, default=8, help="frames to show (default 8)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vidaction.config import ConfigError
     from vidaction.data.build import load_test_clip
-    from vidaction.engine.experiment import load_trained_model
+    from vidaction.engine.tasks.recognition import load_trained_model
     from vidaction.viz.attention import overlay_grid
 
     model, cfg, class_names = load_trained_model(args.checkpoint)

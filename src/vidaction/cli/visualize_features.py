@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from vidaction.cli.arguments import add_checkpoint_arguments, add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "visualize-features",
+    parser = add_command(
+        subparsers, "visualize-features", run,
         help="draw a GAF model's features before and after its attention, and lambda over time",
         description="Write a PNG of GAF's attention over one video. A detector trained with model.attention=gaf "
         "runs over the video's test windows: one backbone map's features averaged over space, as channel x "
@@ -17,9 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "runs on the video's first test clip: its last map, the action- and non-action-enhanced maps, and "
         "lambda over the clip's frames, with the predicted class.",
     )
-    parser.add_argument("checkpoint", help="a checkpoint of a run with model.attention=gaf or model.name=gaf_*")
-    parser.add_argument("video", help="the video file (its file name without extension is its video id)")
-    parser.add_argument("--out", required=True, help="output PNG")
+    add_checkpoint_arguments(parser, "a checkpoint of a run with model.attention=gaf or model.name=gaf_*",
+                             "the video file (its file name without extension is its video id)", out_help="output PNG")
     parser.add_argument("--gt", default=None,
                         help="detectors: ground truth, a THUMOS14 annotation folder or an ActivityNet-style JSON")
     parser.add_argument("--subset", default=None, help="subset of --gt holding the video (default: the run's "
@@ -29,7 +30,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--features", default=None, help="a ready feature file of the video (feature-mode detectors)")
     parser.add_argument("--extractor", default=None, help="I3D weights for detectors trained on extracted features")
     parser.add_argument("--device", default="cpu", help="device to run on (default cpu)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _detector(args: argparse.Namespace) -> None:
     from vidaction.cli.detect import ground_truth_of
-    from vidaction.engine.detect import video_attention
-    from vidaction.engine.detection_experiment import load_trained_detector
+    from vidaction.data.motion_descriptor import synthetic_feature_maker
+    from vidaction.engine.tasks.detection import load_trained_detector
+    from vidaction.engine.video_detection import video_attention
     from vidaction.viz.features import plot_feature_attention
 
-    result = video_attention(args.checkpoint, args.video, args.features, args.extractor, args.map, args.device)
+    result = video_attention(args.checkpoint, args.video, args.features, args.extractor, args.map, args.device,
+                             feature_maker=synthetic_feature_maker)
     truth = []
     if args.gt:
         _, cfg, _ = load_trained_detector(args.checkpoint)

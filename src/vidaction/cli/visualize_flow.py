@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from vidaction.cli.arguments import add_checkpoint_arguments, add_command
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "visualize-flow",
+    parser = add_command(
+        subparsers, "visualize-flow", run,
         help="draw the optical flow an HCML model estimates, next to the frames of a video",
         description="Run a checkpoint trained with an HCML recipe (recipe.name=hcml, hcml_progressive or "
         "hcml_pretrain) on one video (its test preprocessing, "
@@ -15,11 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "those of recipe.flow_levels) with the flow its frame-reconstruction branch estimates for each "
         "adjacent pair of that level's steps, in the Middlebury colour-wheel coding (HCML Fig. 3).",
     )
-    parser.add_argument("checkpoint", help="a checkpoint written by 'vidaction train' with an HCML recipe")
-    parser.add_argument("video", help="video file or frame folder")
-    parser.add_argument("--out", required=True, help="output PNG")
+    add_checkpoint_arguments(parser, "a checkpoint written by 'vidaction train' with an HCML recipe",
+                             out_help="output PNG")
     parser.add_argument("--frames", type=int, default=8, help="frames (and flow pairs) to show (default 8)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vidaction.config import ConfigError
     from vidaction.data.build import load_test_clip
-    from vidaction.engine.experiment import HCML_RECIPES, load_trained_model
+    from vidaction.engine.tasks.recognition import HCML_RECIPES, load_trained_model
     from vidaction.viz.flow import flow_grid
 
     model, cfg, _ = load_trained_model(args.checkpoint, deploy=False)

@@ -66,7 +66,24 @@ class DecodeCache:
         return video[list(indices)]
 
 
-class VideoClipDataset(Dataset):
+class EpochSeededDataset(Dataset):
+    """A dataset whose item ``i`` of epoch ``e`` draws from ``np.random.default_rng((seed, e, i))``: an
+    index ``e * len(self) + i`` (:class:`EpochSampler`) carries its epoch, a plain one takes the epoch
+    of :meth:`set_epoch`. Subclasses set ``seed`` and ``epoch`` and define ``__len__``."""
+
+    seed: int
+    epoch: int
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch used for plain indices (``i < len(self)``)."""
+        self.epoch = epoch
+
+    def epoch_item(self, index: int) -> tuple[int, int]:
+        """``(epoch, item)`` of a dataset index."""
+        return divmod(index, len(self)) if index >= len(self) else (self.epoch, index)
+
+
+class VideoClipDataset(EpochSeededDataset):
     """``num_clips`` clips per video: indices from ``sampler``, frames from ``reader_factory(record)``,
     each clip ``uint8 (T, H, W, 3)`` passed through ``transform`` with the item's generator."""
 
@@ -84,15 +101,11 @@ class VideoClipDataset(Dataset):
         self.epoch = 0
         self.cache = DecodeCache(decode_cache) if decode_cache > 0 else None
 
-    def set_epoch(self, epoch: int) -> None:
-        """The epoch used for plain indices (``i < len(self)``)."""
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        epoch, index = divmod(index, len(self.records)) if index >= len(self.records) else (self.epoch, index)
+        epoch, index = self.epoch_item(index)
         record = self.records[index]
         rng = np.random.default_rng((self.seed, epoch, index))
         try:

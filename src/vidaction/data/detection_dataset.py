@@ -64,9 +64,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import default_collate
 
 from vidaction.data.boundary_augment import paste_background, paste_length
+from vidaction.data.dataset import EpochSeededDataset
 from vidaction.data.detection_sources import Source, Timeline
 from vidaction.data.errors import AnnotationError, VideoDecodeError
 from vidaction.data.records import DetectionVideo
@@ -172,7 +173,7 @@ def _steps_of_instances(video: DetectionVideo, timeline: Timeline, num_classes: 
     return timeline.to_steps(clipped), video.labels.copy()
 
 
-class DetectionWindowDataset(Dataset):
+class DetectionWindowDataset(EpochSeededDataset):
     """Detection windows over ``videos`` read through ``source`` (module docstring: rules and item).
 
     ``window`` steps per item (``fixed_length`` replaces windows by whole videos resampled to that
@@ -236,15 +237,11 @@ class DetectionWindowDataset(Dataset):
             self.windows.extend(DetectionWindow(number, start, targets.astype(np.float32), classes.astype(np.int64))
                                 for start, targets, classes in planned)
 
-    def set_epoch(self, epoch: int) -> None:
-        """The epoch used for plain indices (``i < len(self)``)."""
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        epoch, index = divmod(index, len(self.windows)) if index >= len(self.windows) else (self.epoch, index)
+        epoch, index = self.epoch_item(index)
         window = self.windows[index]
         video, timeline = self.videos[window.video], self.timelines[window.video]
         count = min(self.window, timeline.num_steps - window.start)

@@ -2,7 +2,7 @@
 features' steps lie in time and how they were made. Its one reader (:func:`read_sidecar`) and one
 writer (:func:`write_features`), used by ``vidaction extract-features``
 (:mod:`vidaction.engine.feature_extraction`), the synthetic detection data
-(:mod:`vidaction.data.synthetic_detection`), ``vidaction detect`` (:mod:`vidaction.engine.detect`)
+(:mod:`vidaction.data.synthetic_detection`), ``vidaction detect`` (:mod:`vidaction.engine.video_detection`)
 and the detection dataset's :class:`~vidaction.data.detection_sources.FeatureSource`.
 
 The JSON object (:class:`FeatureSidecar`; every field optional to a reader):

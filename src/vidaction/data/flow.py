@@ -1,12 +1,5 @@
-"""TV-L1 optical flow: extraction from videos, storage, and a reader for a flow input stream.
-
-GAF (Sec. IV-B) and AFSD train a second, optical-flow stream next to the RGB one and average the two
-streams' scores at test time; the flow is TV-L1 (Zach, Pock and Bischof 2007, the dual solver of
-Wedel et al.) as I3D computes it. We run OpenCV's ``cv2.optflow.DualTVL1OpticalFlow_create`` (package
-``opencv-contrib-python-headless``) with its default parameters (tau 0.25, lambda 0.15, theta 0.3, 5
-scales at ratio 0.8, 5 warps, epsilon 0.01, 30 x 10 iterations, median filter 5): the same solver
-settings as the CUDA TV-L1 of ``denseflow`` (open-mmlab) that AFSD calls with ``-b=20 -a=tvl1``. Flow
-is computed on grayscale frames.
+"""Stored TV-L1 optical flow: the storage format, completion markers, and a reader for a flow input
+stream. :mod:`vidaction.data.flow_extraction` computes and writes it.
 
 Frame ``k`` of the (optionally resampled and resized) video and frame ``k + 1`` give flow ``k``:
 ``flow[k][y, x] = (dx, dy)`` in pixels of the stored size such that the content at ``(x, y)`` in
@@ -15,18 +8,18 @@ frame ``k`` is at ``(x + dx, y + dy)`` in frame ``k + 1`` (positive ``dx``: movi
 
 Storage, per video ``<id>`` (the file name's stem) under the output folder:
 
-- ``--format jpg`` (the denseflow / MMAction convention): ``<id>/x_00001.jpg``, ``<id>/y_00001.jpg``
+- ``format="jpg"`` (the denseflow / MMAction convention): ``<id>/x_00001.jpg``, ``<id>/y_00001.jpg``
   ... (numbered from 1), one grayscale JPEG per component, with the code
   ``q = 0 if f < -bound, 255 if f > bound, else round(255 * (f + bound) / (2 * bound))`` (denseflow's
   ``CAST``; bound 20 px by default). It decodes as ``f = q * 2 * bound / 255 - bound``, one code step
   being ``2 * bound / 255`` px (0.157 px for bound 20). ``<id>/flow.json`` is the completion marker.
-- ``--format npy``: ``<id>.npy``, ``(T - 1, 2, H, W) float16`` flow in pixels, not clipped (float16
+- ``format="npy"``: ``<id>.npy``, ``(T - 1, 2, H, W) float16`` flow in pixels, not clipped (float16
   keeps about 3 significant digits: 0.01 px at 20 px); ``<id>.json`` is the completion marker.
 
 The marker (written last, atomically) records the parameters: ``fps`` (the rate of the frames the
 flow was computed between), ``num_flows``, ``height``, ``width``, ``bound``, ``format``, ``source``,
 ``short_side``, ``square``, ``algorithm``, ``opencv``. An output without a marker is partial and is
-redone; one whose marker records other parameters is redone as well.
+redone; one whose marker records other parameters (:meth:`FlowSettings.matches`) is redone as well.
 
 Reading for a flow stream (:class:`FlowReader`): the I3D flow input, ``clip(f, -bound, bound) /
 bound`` in ``[-1, 1]``, which for JPEG codes is exactly AFSD's ``q / 255 * 2 - 1``. The reader
@@ -37,8 +30,6 @@ rate, so a flow stream has as many time steps as the RGB stream of the same vide
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,16 +38,15 @@ from typing import Any
 import numpy as np
 
 from vidaction.data.errors import VideoDecodeError
-from vidaction.data.sampling import indices_at_fps
-from vidaction.data.video import VideoReader
+from vidaction.data.frames import ConstantRateFrames
 
 FLOW_FORMATS = ("jpg", "npy")
 DEFAULT_BOUND = 20.0
 MARKER_NAME = "flow.json"
-DECODE_CHUNK = 64
 
 
-def _cv2() -> Any:
+def require_opencv() -> Any:
+    """The ``cv2`` module, which must have the ``optflow`` contrib module (TV-L1, JPEG flow codes)."""
     try:
         import cv2
     except ImportError as exc:
@@ -66,20 +56,6 @@ def _cv2() -> Any:
         raise ImportError("this OpenCV build has no 'optflow' contrib module; install "
                           "opencv-contrib-python-headless instead of opencv-python")
     return cv2
-
-
-def create_tvl1() -> Any:
-    """OpenCV's dual TV-L1 solver with its default parameters (the module docstring lists them)."""
-    return _cv2().optflow.DualTVL1OpticalFlow_create()
-
-
-def tvl1_flow(prev_gray: np.ndarray, next_gray: np.ndarray, solver: Any | None = None) -> np.ndarray:
-    """Flow from ``prev_gray`` to ``next_gray`` (``(H, W) uint8``): ``(H, W, 2) float32`` ``(dx, dy)`` px."""
-    if prev_gray.shape != next_gray.shape or prev_gray.ndim != 2:
-        raise ValueError(f"need two grayscale (H, W) frames of one size, got {prev_gray.shape} and {next_gray.shape}")
-    if solver is None:
-        solver = create_tvl1()
-    return solver.calc(np.ascontiguousarray(prev_gray), np.ascontiguousarray(next_gray), None)
 
 
 def flow_to_codes(flow: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:
@@ -156,118 +132,16 @@ def flow_is_complete(out_dir: str | Path, video_id: str, settings: FlowSettings)
     return content is not None and settings.matches(content) and data.exists()
 
 
-def _resize(cv2: Any, image: np.ndarray, settings: FlowSettings) -> np.ndarray:
-    if not settings.short_side:
-        return image
-    h, w = image.shape[:2]
-    if settings.square:
-        size = (settings.short_side, settings.short_side)
-    else:
-        scale = settings.short_side / min(h, w)
-        size = (max(round(w * scale), 1), max(round(h * scale), 1))
-    if size == (w, h):
-        return image
-    shrink = size[0] * size[1] < w * h
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def extract_video_flow(video: str | Path, out_dir: str | Path, settings: FlowSettings,
-                       video_id: str | None = None, progress: bool = False) -> dict:
-    """Compute and store the TV-L1 flow of one video; returns the completion marker's content.
-
-    Earlier output of this video is removed first; ``progress`` shows a bar over its flow fields.
-    Raises :class:`VideoDecodeError` for unreadable videos, leaving no output behind.
-    """
-    cv2 = _cv2()
-    video = Path(video)
-    video_id = video_id or video.stem
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    data, marker = flow_output_paths(out, video_id, settings.format)
-    _remove(marker)
-    _remove(data)
-    reader = VideoReader(video)
-    if settings.fps is not None:
-        indices, fps = indices_at_fps(reader.timestamps(), settings.fps, reader.duration), settings.fps
-    elif reader.fps > 0:
-        indices, fps = np.arange(reader.num_frames), reader.fps
-    else:
-        raise VideoDecodeError(video, "the container states no frame rate; pass fps (--fps) to resample")
-    if len(indices) < 2:
-        raise VideoDecodeError(video, f"{len(indices)} frame(s) after resampling; flow needs at least 2")
-    staging = data.with_name(data.name + ".partial")
-    _remove(staging)
-    try:
-        height, width = _write_flow(cv2, reader, indices, settings, staging, progress, video_id)
-    except BaseException:
-        _remove(staging)
-        raise
-    os.replace(staging, data)
-    content = {
-        "video_id": video_id, "source": str(video), "fps": float(fps), "requested_fps": settings.fps,
-        "num_flows": len(indices) - 1, "height": height, "width": width, "bound": settings.bound,
-        "format": settings.format, "short_side": settings.short_side, "square": settings.square,
-        "jpeg_quality": settings.jpeg_quality, "algorithm": "tvl1", "opencv": cv2.__version__,
-    }
-    _atomic_write_text(marker, json.dumps(content, indent=1))
-    return content
-
-
-def _write_flow(cv2: Any, reader: VideoReader, indices: np.ndarray, settings: FlowSettings, staging: Path,
-                progress: bool, video_id: str) -> tuple[int, int]:
-    """Flow between the frames at consecutive ``indices`` into ``staging``; the flow's ``(H, W)``."""
-    from tqdm import tqdm
-
-    solver = create_tvl1()
-    if settings.format == "jpg":
-        staging.mkdir(parents=True)
-    params = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
-    fields: list[np.ndarray] = []
-    previous = None
-    count = 0
-    with tqdm(total=len(indices) - 1, unit="flow", desc=video_id, leave=False, disable=not progress) as bar:
-        for begin in range(0, len(indices), DECODE_CHUNK):
-            for frame in reader.get_frames(indices[begin:begin + DECODE_CHUNK]):
-                gray = cv2.cvtColor(_resize(cv2, frame, settings), cv2.COLOR_RGB2GRAY)
-                if previous is not None:
-                    flow = tvl1_flow(previous, gray, solver)
-                    count += 1
-                    if settings.format == "npy":
-                        fields.append(flow.transpose(2, 0, 1).astype(np.float16))
-                    else:
-                        codes = flow_to_codes(flow, settings.bound)
-                        for axis, name in enumerate("xy"):
-                            if not cv2.imwrite(str(staging / f"{name}_{count:05d}.jpg"), codes[..., axis], params):
-                                raise OSError(f"{staging}: cannot write {name}_{count:05d}.jpg")
-                    bar.update(1)
-                previous = gray
-    if settings.format == "npy":
-        with open(staging, "wb") as handle:
-            np.save(handle, np.stack(fields))
-    return int(previous.shape[0]), int(previous.shape[1])
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-
-
-class FlowReader:
+class FlowReader(ConstantRateFrames):
     """Stored flow of one video as a frame reader: ``get_frames(indices) -> (N, H, W, 2) float32`` in
     ``[-1, 1]`` (``clip(f, -bound, bound) / bound``, channels ``(dx, dy)``).
 
     ``path`` is a jpg flow folder (with ``flow.json``) or an ``.npy`` file (with its ``.json``).
     ``num_frames`` is the stored field count plus one, the last field repeating, at the ``fps`` the
-    flow was extracted at, so its time steps line up with the RGB frames. ``bound`` defaults to the
-    one stored in the marker (JPEG codes always decode with the stored one).
+    flow was extracted at, so its time steps line up with the RGB frames: flow frame ``k`` (the flow
+    from frame ``k`` to ``k + 1``) is timed ``k / fps``. ``bound`` defaults to the one stored in the
+    marker (JPEG codes always decode with the stored one).
     """
 
     def __init__(self, path: str | Path, bound: float | None = None) -> None:
@@ -306,15 +180,6 @@ class FlowReader:
         except (OSError, ValueError) as exc:
             raise VideoDecodeError(self.path, f"unreadable flow array ({exc})") from exc
 
-    @property
-    def duration(self) -> float:
-        """Seconds: ``num_frames / fps``."""
-        return self.num_frames / self.fps
-
-    def timestamps(self) -> np.ndarray:
-        """Time of flow frame ``k`` (the flow from frame ``k`` to ``k + 1``): ``k / fps``, ``(num_frames,)``."""
-        return np.arange(self.num_frames) / self.fps
-
     def get_flow(self, indices: Sequence[int]) -> np.ndarray:
         """Flow in pixels (JPEG: decoded codes), ``(N, H, W, 2) float32``; index ``num_flows`` repeats the last."""
         indices = [int(i) for i in indices]
@@ -324,7 +189,7 @@ class FlowReader:
         fields = [min(i, self.num_flows - 1) for i in indices]
         if self.is_array:
             return np.asarray(self._array()[fields], dtype=np.float32).transpose(0, 2, 3, 1)
-        cv2 = _cv2()
+        cv2 = require_opencv()
         cache: dict[int, np.ndarray] = {}
         for field in dict.fromkeys(fields):
             pair = []
@@ -340,79 +205,3 @@ class FlowReader:
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         """The I3D flow input ``clip(f, -bound, bound) / bound``, ``(N, H, W, 2) float32``."""
         return np.clip(self.get_flow(indices), -self.bound, self.bound) / np.float32(self.bound)
-
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
-
-
-def collect_videos(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given and the video files (by extension, sorted) of folders; ids (stems) must be unique."""
-    videos: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            videos.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS))
-        else:
-            videos.append(path)
-    seen: dict[str, Path] = {}
-    for video in videos:
-        if video.stem in seen and seen[video.stem] != video:
-            raise ValueError(f"two videos share the id {video.stem!r} ({seen[video.stem]} and {video}); "
-                             "flow is stored per id, so extract them into different --out folders")
-        seen[video.stem] = video
-    return list(dict.fromkeys(videos))
-
-
-@dataclass
-class FlowRunSummary:
-    """What :func:`extract_flows` did: ids extracted, ids already complete, ``"path: reason"`` failures."""
-
-    extracted: list[str]
-    skipped: list[str]
-    failed: list[str]
-
-
-def _extract_one(video: Path, out_dir: Path, settings: FlowSettings,
-                 progress: bool = False) -> tuple[str, str, str]:
-    """``(video_id, "extracted" | "skipped" | "failed", message)``; runs in worker processes too."""
-    video_id = video.stem
-    if flow_is_complete(out_dir, video_id, settings):
-        return video_id, "skipped", ""
-    try:
-        extract_video_flow(video, out_dir, settings, video_id, progress)
-    except VideoDecodeError as exc:
-        return video_id, "failed", str(exc)
-    except OSError as exc:
-        return video_id, "failed", f"{video}: {exc}"
-    return video_id, "extracted", ""
-
-
-def extract_flows(videos: Sequence[Path], out_dir: str | Path, settings: FlowSettings, workers: int = 1,
-                  progress: bool = True) -> FlowRunSummary:
-    """TV-L1 flow of every video into ``out_dir``: complete outputs are skipped, partial ones redone,
-    unreadable videos listed in ``failed`` (and left without output); ``workers`` processes."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm import tqdm
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = FlowRunSummary([], [], [])
-    lists = {"extracted": summary.extracted, "skipped": summary.skipped, "failed": summary.failed}
-    with tqdm(total=len(videos), unit="video", desc="tv-l1 flow", disable=not progress) as bar:
-        if workers <= 1:
-            for video_id, status, message in (_extract_one(video, out, settings, progress) for video in videos):
-                lists[status].append(message or video_id)
-                bar.set_postfix_str(video_id)
-                bar.update(1)
-        else:
-            import multiprocessing
-
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = [pool.submit(_extract_one, video, out, settings) for video in videos]
-                for future in as_completed(futures):
-                    video_id, status, message = future.result()
-                    lists[status].append(message or video_id)
-                    bar.set_postfix_str(video_id)
-                    bar.update(1)
-    return summary

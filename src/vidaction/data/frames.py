@@ -19,7 +19,24 @@ from PIL import Image
 from vidaction.data.errors import VideoDecodeError
 
 
-class FrameFolderReader:
+class ConstantRateFrames:
+    """``duration`` and ``timestamps`` of a reader whose frame ``i`` is shown at ``i / fps``; the reader
+    sets ``num_frames`` and ``fps``."""
+
+    num_frames: int
+    fps: float
+
+    @property
+    def duration(self) -> float:
+        """Seconds: ``num_frames / fps``."""
+        return self.num_frames / self.fps
+
+    def timestamps(self) -> np.ndarray:
+        """Presentation time of every frame in seconds, ``(num_frames,)`` float64."""
+        return np.arange(self.num_frames) / self.fps
+
+
+class FrameFolderReader(ConstantRateFrames):
     """Frame ``i`` is the image ``folder / template.format(start_index + i)``; decoded with PIL.
 
     The folder must hold frames ``start_index .. start_index + num_frames - 1`` without gaps; ``fps``
@@ -47,15 +64,6 @@ class FrameFolderReader:
             raise VideoDecodeError(self.path, f"frame {template.format(gap)!r} missing "
                                               f"({len(numbers)} frames, numbered {numbers[0]}..{numbers[-1]})")
         self.num_frames = len(numbers)
-
-    @property
-    def duration(self) -> float:
-        """Seconds: ``num_frames / fps``."""
-        return self.num_frames / self.fps
-
-    def timestamps(self) -> np.ndarray:
-        """Presentation time of every frame in seconds, ``(num_frames,)`` float64."""
-        return np.arange(self.num_frames) / self.fps
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         """Frames at ``indices`` (any order, repeats allowed) as ``(len(indices), H, W, 3) uint8`` RGB."""

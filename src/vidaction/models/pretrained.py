@@ -148,6 +148,28 @@ def convert_checkpoint(src: str | Path, dst: str | Path, arch: str, num_classes:
 
     model = create_model(arch, num_classes=num_classes, num_frames=num_frames)
     report = load_pretrained(model, src)
-    atomic_torch_save({"format": "vidaction", "arch": arch, "num_classes": num_classes, "num_frames": num_frames,
-                       "model": model.state_dict(), "pretrained_cfg": model.pretrained_cfg}, dst)
+    atomic_torch_save(weights_record(model), dst)
     return report
+
+
+def weights_record(model: nn.Module) -> dict:
+    """What a vidaction weights file holds: ``{"format": "vidaction", "arch": model.arch, "model":
+    state dict, "pretrained_cfg"}``; ``arch`` (:func:`~vidaction.models.registry.create_model`'s
+    record) rebuilds the network without guessing."""
+    return {"format": "vidaction", "arch": model.arch, "model": model.state_dict(),
+            "pretrained_cfg": dict(getattr(model, "pretrained_cfg", {}))}
+
+
+def model_from_record(record: dict) -> nn.Module:
+    """The network of a vidaction weights record, weights loaded: its ``arch`` record, or (files
+    written before the records) a registered name with ``num_classes`` and ``num_frames``."""
+    from vidaction.models.registry import create_model, create_model_from_arch
+
+    arch = record["arch"]
+    if isinstance(arch, dict):
+        model = create_model_from_arch(arch)
+    else:
+        model = create_model(arch, num_classes=record["num_classes"], num_frames=record.get("num_frames"))
+    model.load_state_dict(record["model"])
+    model.pretrained_cfg = dict(record.get("pretrained_cfg") or getattr(model, "pretrained_cfg", {}))
+    return model

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidaction.viz.figures import save_figure
+from vidaction.viz.figures import save_image_grid
 
 
 def overlay_grid(frames: np.ndarray, masks: dict[str, torch.Tensor], path: str | Path, title: str = "",
@@ -35,9 +35,4 @@ def overlay_grid(frames: np.ndarray, masks: dict[str, torch.Tensor], path: str |
             axes[r, c].imshow(up, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
             if c == 0:
                 axes[r, c].set_ylabel(stage, fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    return save_image_grid(fig, axes, path, title)

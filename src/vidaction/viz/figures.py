@@ -18,3 +18,13 @@ def save_figure(fig: "plt.Figure", path: str | Path, dpi: int = 100) -> Path:
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def save_image_grid(fig: "plt.Figure", axes, path: str | Path, title: str = "") -> Path:
+    """Hide the ticks of a grid of image ``axes``, add the ``title`` and write ``fig`` (:func:`save_figure`)."""
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vidaction.viz.figures import save_figure
+from vidaction.viz.figures import save_image_grid
 
 # Transition lengths of the Middlebury wheel: red-yellow, yellow-green, green-cyan, cyan-blue,
 # blue-magenta, magenta-red (55 hues in all).
@@ -71,9 +71,4 @@ def flow_grid(frames: np.ndarray, flows: dict[str, np.ndarray], path: str | Path
             if stride > 1:
                 axes[r, t * stride].set_title(f"{t * stride}->{(t + 1) * stride}", fontsize=6)
         axes[r, 0].set_ylabel(f"{level}\nmax {peak:.2f} px", fontsize=7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    return save_image_grid(fig, axes, path, title)

@@ -38,12 +38,12 @@ Decisions:
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from vidaction.data.errors import AnnotationError
+from vidaction.data.formats.common import load_json
 from vidaction.data.records import DetectionVideo
 
 SUBSET_ALIASES = {"train": "training", "training": "training", "val": "validation", "validation": "validation",
@@ -55,17 +55,6 @@ def canonical_subset(name: str) -> str:
     """``"val"`` / ``"Validation"`` -> ``"validation"``; unknown names are only lower-cased."""
     name = str(name).strip().lower()
     return SUBSET_ALIASES.get(name, name)
-
-
-def load_json(path: str | Path) -> Any:
-    """Parsed JSON of ``path``; a missing file or invalid JSON is an ``AnnotationError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(path, 0, "annotation file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(path, exc.lineno, f"not valid JSON: {exc.msg}") from exc
 
 
 def _number(value: Any) -> bool:

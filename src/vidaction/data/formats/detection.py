@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidaction.data.errors import AnnotationError
-from vidaction.data.formats.activitynet import load_json, read_activitynet
-from vidaction.data.formats.common import read_lines
+from vidaction.data.formats.activitynet import read_activitynet
+from vidaction.data.formats.common import load_json, read_lines
 from vidaction.data.formats.thumos14 import AMBIGUOUS, THUMOS14_CLASSES, read_thumos14_folder, read_thumos14_json
 from vidaction.data.records import DetectionVideo
 

@@ -26,11 +26,11 @@ cannot silently leave the split empty. Every row of the file is checked, whichev
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Collection
 from pathlib import Path
 
 from vidaction.data.errors import AnnotationError
+from vidaction.data.formats.common import read_csv
 from vidaction.data.records import VideoRecord
 
 TRAIN_FILE = "EPIC_train_action_labels.csv"
@@ -38,29 +38,6 @@ TEST_FILES = {"test_s1": "EPIC_test_s1_timestamps.csv", "test_s2": "EPIC_test_s2
 SUBSETS = ("train", "val", *TEST_FILES)
 SEGMENT_COLUMNS = ("uid", "participant_id", "video_id", "start_frame", "stop_frame")
 LABEL_COLUMNS = ("verb_class", "noun_class")
-
-
-def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """``(line_no, row)`` of every data row, values stripped; a required column missing from the
-    header or empty in a row is an error naming it."""
-    if not path.is_file():
-        raise AnnotationError(path, 0, "annotation file not found")
-    with path.open(newline="", encoding="utf-8-sig") as stream:
-        reader = csv.DictReader(stream)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise AnnotationError(path, 1, f"header lacks column(s) {missing}")
-        rows = []
-        for row in reader:
-            if None in row:
-                raise AnnotationError(path, reader.line_num, f"row has more fields than the header's "
-                                                             f"{len(reader.fieldnames)}")
-            row = {column: (value or "").strip() for column, value in row.items()}
-            empty = [c for c in required if not row[c]]
-            if empty:
-                raise AnnotationError(path, reader.line_num, f"row has no value for column(s) {empty}")
-            rows.append((reader.line_num, row))
-        return rows
 
 
 def _int(path: Path, number: int, row: dict[str, str], column: str) -> int:
@@ -72,7 +49,7 @@ def _int(path: Path, number: int, row: dict[str, str], column: str) -> int:
 
 def _read_classes(path: Path, id_column: str) -> list[str]:
     by_id = {}
-    for number, row in _read_csv(path, (id_column, "class_key")):
+    for number, row in read_csv(path, (id_column, "class_key")):
         class_id = _int(path, number, row, id_column)
         if class_id in by_id:
             raise AnnotationError(path, number, f"{id_column} {class_id} listed twice")
@@ -106,7 +83,7 @@ def read_epic55(annotations: str | Path, root: str | Path, subset: str, val_part
     nouns = _read_classes(annotations / "EPIC_noun_classes.csv", "noun_id")
     labelled = subset in ("train", "val")
     path = annotations / (TRAIN_FILE if labelled else TEST_FILES[subset])
-    rows = _read_csv(path, SEGMENT_COLUMNS + (LABEL_COLUMNS if labelled else ()))
+    rows = read_csv(path, SEGMENT_COLUMNS + (LABEL_COLUMNS if labelled else ()))
     held_out = set(val_participants)
     if labelled:
         unknown = sorted(held_out - {row["participant_id"] for _, row in rows})

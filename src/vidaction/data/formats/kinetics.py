@@ -8,27 +8,16 @@ The clips are already cut, so the source times go to ``meta``, not to the record
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from vidaction.config import ConfigError
 from vidaction.data.errors import AnnotationError
+from vidaction.data.formats.common import read_csv
 from vidaction.data.records import VideoRecord
 
 DEFAULT_TEMPLATE = "{split}/{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 SUBSET_FILES = {"train": "train.csv", "val": "validate.csv", "test": "test.csv"}
 REQUIRED_COLUMNS = ("youtube_id", "time_start", "time_end")
-
-
-def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    if not path.is_file():
-        raise AnnotationError(path, 0, "annotation file not found")
-    with path.open(newline="", encoding="utf-8-sig") as stream:
-        reader = csv.DictReader(stream)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise AnnotationError(path, 1, f"header lacks {missing}")
-        return [(reader.line_num, row) for row in reader]
 
 
 def _video_path(template: str, **fields) -> str:
@@ -44,15 +33,13 @@ def read_kinetics(annotations: str | Path, root: str | Path, subset: str,
     """Records of ``subset`` ('train', 'val' or 'test') and the sorted class names of ``train.csv``."""
     annotations, root = Path(annotations), Path(root)
     template = video_template or DEFAULT_TEMPLATE
-    train_rows = _read_rows(annotations / SUBSET_FILES["train"])
+    train_rows = read_csv(annotations / SUBSET_FILES["train"], REQUIRED_COLUMNS)
     classes = sorted({row["label"] for _, row in train_rows if row.get("label")})
     index = {name: i for i, name in enumerate(classes)}
     path = annotations / SUBSET_FILES[subset]
-    rows = train_rows if subset == "train" else _read_rows(path)
+    rows = train_rows if subset == "train" else read_csv(path, REQUIRED_COLUMNS)
     records = []
     for number, row in rows:
-        if any(not row.get(column) for column in REQUIRED_COLUMNS):
-            raise AnnotationError(path, number, f"row lacks one of {list(REQUIRED_COLUMNS)}: {row}")
         label_name = row.get("label") or ""
         if label_name and label_name not in index:
             raise AnnotationError(path, number, f"unknown class {label_name!r} (not in train.csv)")

@@ -11,11 +11,10 @@ v2: ``something-something-v2-labels.json`` (``{"<class>": "<index>"}``),
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from vidaction.data.errors import AnnotationError
-from vidaction.data.formats.common import read_lines
+from vidaction.data.formats.common import load_json, read_lines
 from vidaction.data.records import VideoRecord
 
 SUBSET_FILES = {"train": "train", "val": "validation", "validation": "validation"}
@@ -38,22 +37,13 @@ def read_sthv1(annotations: str | Path, root: str | Path, subset: str) -> tuple[
     return records, classes
 
 
-def _read_json(path: Path):
-    if not path.is_file():
-        raise AnnotationError(path, 0, "annotation file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(path, exc.lineno, f"invalid JSON: {exc.msg}") from exc
-
-
 def read_sthv2(annotations: str | Path, root: str | Path, subset: str,
                video_template: str = "{}.webm") -> tuple[list[VideoRecord], list[str]]:
     """Records of ``subset`` ('train' or 'val'), each ``root / video_template.format(id)``, and the
     class names; JSON entries have no line numbers, so errors name the entry's position and id."""
     annotations, root = Path(annotations), Path(root)
     labels_path = annotations / "something-something-v2-labels.json"
-    labels = _read_json(labels_path)
+    labels = load_json(labels_path)
     try:
         by_index = {int(v): k for k, v in labels.items()}
     except (AttributeError, ValueError) as exc:
@@ -63,7 +53,7 @@ def read_sthv2(annotations: str | Path, root: str | Path, subset: str,
     classes = [by_index[i] for i in range(len(by_index))]
     index = {name: i for i, name in enumerate(classes)}
     path = annotations / f"something-something-v2-{SUBSET_FILES[subset]}.json"
-    entries = _read_json(path)
+    entries = load_json(path)
     if not isinstance(entries, list):
         raise AnnotationError(path, 0, "expected a JSON list of {\"id\", \"template\", ...} entries")
     records = []

@@ -1,4 +1,5 @@
-"""Trainer: learns, resumes exactly, handles bad videos, NaN losses, interruptions, and writes its files."""
+"""The training loop with recognition parts: learns, resumes exactly, handles bad videos, NaN losses,
+interruptions, and writes its files."""
 
 import json
 
@@ -10,7 +11,12 @@ from torch.utils.data import DataLoader, Dataset
 from vidaction.config import OptimConfig, ScheduleConfig, TrainConfig
 from vidaction.data.dataset import EpochSampler, collate_clips
 from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.trainer import NonFiniteLossError, TooManyBadSamples, Trainer
+from vidaction.data.labels import head_sizes
+from vidaction.engine.batches import ClipBatches
+from vidaction.engine.evaluators import ClassificationEvaluator
+from vidaction.engine.loop import NonFiniteLossError, TooManyBadSamples, TrainingLoop
+from vidaction.engine.objectives import CrossEntropyObjective
+from vidaction.engine.prediction import predict_scores
 
 
 class ToyClips(Dataset):
@@ -60,9 +66,15 @@ def make_trainer(tmp_path, epochs=3, resume="", data=None, **train_kw):
     torch.manual_seed(0)
     data = data or ToyClips()
     cfg = TrainConfig(out_dir=str(tmp_path), progress=False, tensorboard=False, resume=resume, **train_kw)
-    return Trainer(ToyNet(), OptimConfig(name="sgd", lr=0.1, weight_decay=0.0),
-                   ScheduleConfig(epochs=epochs, warmup_epochs=1), cfg, loader(data, True),
-                   loader(ToyClips(n=32, seed=1), False), ["neg", "pos"])
+    return classification_loop(ToyNet(), cfg, ScheduleConfig(epochs=epochs, warmup_epochs=1), loader(data, True),
+                               loader(ToyClips(n=32, seed=1), False), ["neg", "pos"])
+
+
+def classification_loop(model, cfg, schedule, train_loader, val_loader, class_names):
+    heads = head_sizes(class_names)
+    return TrainingLoop(model, CrossEntropyObjective(0.0, heads), ClassificationEvaluator(class_names),
+                        ClipBatches(heads), cfg, OptimConfig(name="sgd", lr=0.1, weight_decay=0.0), schedule,
+                        train_loader, val_loader)
 
 
 def test_fit_beats_chance_and_writes_run_files(tmp_path):
@@ -80,7 +92,7 @@ def test_resume_continues_exactly(tmp_path):
     straight = make_trainer(tmp_path / "a", epochs=3)
     straight.fit()
     first = make_trainer(tmp_path / "b", epochs=3)
-    first.schedule_cfg.epochs = 1
+    first.epochs = 1
     first.fit()
     resumed = make_trainer(tmp_path / "b2", epochs=3, resume=str(tmp_path / "b" / "last.pt"))
     assert resumed.epoch == 1
@@ -119,8 +131,7 @@ def test_multi_view_scores_are_averaged(tmp_path):
     clips = ToyClips(n=8, seed=2).clips
     views = torch.stack([clips, clips * 0.5], dim=1)
     batch = [{"clip": views[i], "label": 0, "index": i} for i in range(8)]
-    from vidaction.data.dataset import collate_clips
-    scores, _, index, _ = trainer.predict([collate_clips(batch)])
+    scores, _, index, _ = predict_scores(trainer.net, [collate_clips(batch)], trainer.runtime, num_classes=2)
     trainer.model.eval()
     with torch.no_grad():
         expected = (trainer.model(clips) + trainer.model(clips * 0.5)) / 2
@@ -144,11 +155,11 @@ class TwoHeadClips(ToyClips):
 def test_two_head_training_reports_verb_noun_and_action_accuracy(tmp_path):
     torch.manual_seed(0)
     cfg = TrainConfig(out_dir=str(tmp_path), progress=False, tensorboard=False)
-    trainer = Trainer(ToyNet(num_classes=4), OptimConfig(name="sgd", lr=0.1, weight_decay=0.0),
-                      ScheduleConfig(epochs=4, warmup_epochs=1), cfg, loader(TwoHeadClips(), True),
-                      loader(TwoHeadClips(n=32, seed=1), False), ["verb:a", "verb:b", "noun:x", "noun:y"])
+    trainer = classification_loop(ToyNet(num_classes=4), cfg, ScheduleConfig(epochs=4, warmup_epochs=1),
+                                  loader(TwoHeadClips(), True), loader(TwoHeadClips(n=32, seed=1), False),
+                                  ["verb:a", "verb:b", "noun:x", "noun:y"])
     metrics = trainer.fit()
-    assert trainer.head_sizes == (2, 2)
+    assert trainer.adapter.head_sizes == (2, 2)
     assert metrics["verb_top1"] > 0.8 and metrics["noun_top1"] > 0.8 and metrics["action_top1"] > 0.6
     assert metrics["top1"] == metrics["action_top1"] and metrics["num_videos"] == 32
     history = json.loads((tmp_path / "history.json").read_text())

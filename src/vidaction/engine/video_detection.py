@@ -3,14 +3,16 @@
 A frame-mode detector reads the video itself with its training preprocessing (test crop). A
 feature-mode detector needs the video's features made the way its training features were; their
 recipe travels in the checkpoint (``pretrained_cfg["features"]``, the training features' sidecar
-without its per-video fields): the synthetic motion descriptor is recomputed from the video, I3D
-features (``vidaction extract-features``) need the I3D weights they were made with (``extractor``).
-A ready feature file can be given instead (``features``).
+without its per-video fields). I3D features (``vidaction extract-features``) need the I3D weights
+they were made with (``extractor``); features of other kinds (the synthetic demo's motion
+descriptor) come from the caller's ``feature_maker(video, recipe) -> (features, sidecar) or None``,
+so the engine does not depend on how they are made. A ready feature file can be given instead (``features``).
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,13 @@ from vidaction.config import ConfigError
 from vidaction.data.build import build_loader
 from vidaction.data.detection_dataset import DetectionWindowDataset, collate_detection
 from vidaction.data.records import DetectionVideo
-from vidaction.engine.detection import predict_detections
-from vidaction.engine.detection_experiment import build_source, load_trained_detector
+from vidaction.data.feature_sidecar import FeatureSidecar, feature_path, write_features
+from vidaction.engine.feature_extraction import FeatureExtractor, load_backbone
+from vidaction.engine.prediction import predict_detections
+from vidaction.engine.tasks.detection import build_source, load_trained_detector
 from vidaction.evaluation.detection_results import Detections
+
+FeatureMaker = Callable[[Path, dict], "tuple[np.ndarray, FeatureSidecar] | None"]
 
 @dataclass
 class VideoDetections:
@@ -36,14 +42,12 @@ class VideoDetections:
     class_names: list[str]
 
 
-def _features_of(video: Path, recipe: dict, extractor: str | None, out_dir: Path) -> Path:
+def _features_of(video: Path, recipe: dict, extractor: str | None, out_dir: Path,
+                 feature_maker: FeatureMaker | None) -> Path:
     """Write ``video``'s features (and sidecar) the way ``recipe`` says into ``out_dir``; their path."""
-    from vidaction.data.feature_sidecar import feature_path, write_features
-    from vidaction.data.synthetic_detection import EXTRACTOR, video_motion_features
-    from vidaction.engine.feature_extraction import FeatureExtractor, load_backbone
-
-    if recipe.get("extractor") == EXTRACTOR:
-        features, sidecar = video_motion_features(video, recipe)
+    made = feature_maker(video, recipe) if feature_maker is not None else None
+    if made is not None:
+        features, sidecar = made
     elif "endpoint" in recipe:
         if not extractor:
             raise ConfigError(f"this detector was trained on I3D features ({recipe.get('checkpoint') or 'unnamed'} "
@@ -74,7 +78,8 @@ class VideoAttention:
 
 
 @contextmanager
-def _video_windows(checkpoint: str | Path, video: str | Path, features: str | Path | None, extractor: str | None):
+def _video_windows(checkpoint: str | Path, video: str | Path, features: str | Path | None, extractor: str | None,
+                   feature_maker: FeatureMaker | None):
     """``(model, cfg, class_names, record, dataset, loader)`` of one video's test windows."""
     model, cfg, class_names = load_trained_detector(checkpoint)
     video = Path(video)
@@ -84,7 +89,7 @@ def _video_windows(checkpoint: str | Path, video: str | Path, features: str | Pa
         path = video
         if cfg.data.input == "features":
             path = Path(features) if features else _features_of(video, model.pretrained_cfg.get("features", {}),
-                                                                 extractor, Path(scratch))
+                                                                 extractor, Path(scratch), feature_maker)
         record = DetectionVideo(video.stem, np.zeros((0, 2)), np.zeros(0, dtype=np.int64), path=str(path))
         dataset = DetectionWindowDataset([record], build_source(cfg.data), len(class_names), train=False,
                                          window=cfg.data.window, stride=cfg.data.test_stride,
@@ -94,9 +99,10 @@ def _video_windows(checkpoint: str | Path, video: str | Path, features: str | Pa
 
 
 def detect_video(checkpoint: str | Path, video: str | Path, features: str | Path | None = None,
-                 extractor: str | None = None, device: str = "cpu") -> VideoDetections:
+                 extractor: str | None = None, device: str = "cpu",
+                 feature_maker: FeatureMaker | None = None) -> VideoDetections:
     """Detections of one video (a file, or its feature file with ``features``) by ``checkpoint``."""
-    with _video_windows(checkpoint, video, features, extractor) as (model, cfg, class_names, record, dataset, loader):
+    with _video_windows(checkpoint, video, features, extractor, feature_maker) as (model, cfg, class_names, record, dataset, loader):
         duration = dataset.timelines[0].duration
         detections, bad = predict_detections([model.to(device)], [loader], cfg.test, torch.device(device),
                                              {record.video_id: duration})
@@ -107,9 +113,10 @@ def detect_video(checkpoint: str | Path, video: str | Path, features: str | Path
 
 @torch.no_grad()
 def video_attention(checkpoint: str | Path, video: str | Path, features: str | Path | None = None,
-                    extractor: str | None = None, map_index: int = 0, device: str = "cpu") -> VideoAttention:
+                    extractor: str | None = None, map_index: int = 0, device: str = "cpu",
+                    feature_maker: FeatureMaker | None = None) -> VideoAttention:
     """GAF's lambda and the map's original and enhanced features over one video (for GAF Fig. 6)."""
-    with _video_windows(checkpoint, video, features, extractor) as (model, _, class_names, record, dataset, loader):
+    with _video_windows(checkpoint, video, features, extractor, feature_maker) as (model, _, class_names, record, dataset, loader):
         attention = model.attention
         if attention is None or not hasattr(attention, "attend"):
             raise ConfigError(f"{checkpoint}: the detector has no GAF attention (model.attention=gaf)")

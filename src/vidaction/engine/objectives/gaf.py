@@ -1,4 +1,5 @@
-"""GAF's alternating training (Fig. 2, Sec. IV-B) of a detector with generative attention.
+"""GAF's alternating training (Fig. 2, Sec. IV-B) of a detector with generative attention, as one
+objective owning two optimisers.
 
 Each iteration (``gaf.alternate=iteration``; or whole epochs in turn with ``epoch``):
 
@@ -21,6 +22,7 @@ A non-finite term in either step stops the run before that step's update, naming
 Both optimisers, schedulers (stepped every iteration, so both follow the run's epochs) and AMP
 scalers are checkpointed, so a resumed run continues exactly.
 Without a CVAE (``gaf.reconstruction=false``) only step 2 runs.
+Decisions: docs/papers/gaf.md#alternating-schedule.
 """
 
 from __future__ import annotations
@@ -31,32 +33,32 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from vidaction.config import DetectionLossConfig, GAFConfig
-from vidaction.engine.checkpoint import load_checkpoint
-from vidaction.engine.detection import DetectionInputs, DetectionTrainer, add_contrastive_term
+from vidaction.config import DetectionLossConfig, GAFConfig, OptimConfig, ScheduleConfig
+from vidaction.engine.objectives.base import Objective
+from vidaction.engine.objectives.detection import add_contrastive_term
 from vidaction.engine.optim import build_optimizer, build_scheduler
-from vidaction.engine.trainer import log_message
+from vidaction.engine.runtime import log_message
 from vidaction.losses.cvae import cvae_loss, representation_loss
 from vidaction.losses.gaf import gaf_detection_loss
 
 
-class GAFObjective:
-    """Step 2's loss: eq. 14 on the window targets, plus the ramped eq. 15 when the CVAE exists."""
+class GAFObjective(Objective):
+    """Step 1: the CVAE's eq. 7 with its own optimiser; step 2 (:meth:`loss`): eq. 14 on the window
+    targets plus the ramped eq. 15 when the CVAE exists, with the run's optimiser."""
+
+    find_unused_parameters = True
 
     def __init__(self, loss_cfg: DetectionLossConfig, gaf_cfg: GAFConfig, epochs: int) -> None:
         self.loss_cfg, self.gaf_cfg = loss_cfg, gaf_cfg
         self.ramp = gaf_cfg.representation_ramp_epochs or epochs
         self.epoch = 0
         self.last_collapsed = 0
-
-    def to(self, device: torch.device) -> "GAFObjective":
-        return self
+        self.cvae_optimizer = self.cvae_scheduler = None
 
     def representation_weight(self) -> float:
         return self.gaf_cfg.representation_weight * min(self.epoch + 1, self.ramp) / self.ramp
 
-    def __call__(self, net: nn.Module, inputs: DetectionInputs,
-                 targets: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Any, dict[str, Tensor]]:
+    def loss(self, net: nn.Module, inputs, targets: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Any, dict[str, Tensor]]:
         step = net(inputs.x, inputs.mask, phase="segment", nonaction=self.gaf_cfg.nonaction)
         loss, g = self.loss_cfg, self.gaf_cfg
         total, terms = gaf_detection_loss(
@@ -72,40 +74,31 @@ class GAFObjective:
         self.last_collapsed = step.gaf.num_collapsed
         return total, step.action, terms
 
-
-class GAFDetectionTrainer(DetectionTrainer):
-    """:class:`DetectionTrainer` with GAF's two alternating steps and a second optimiser for the CVAE."""
-
-    find_unused_parameters = True
-
-    def __init__(self, *args, gaf_cfg: GAFConfig, **kwargs) -> None:
-        self.gaf_cfg = gaf_cfg
-        self.cvae_optimizer = self.cvae_scheduler = None
-        super().__init__(*args, **kwargs)
-
-    def build_optimizers(self) -> None:
+    def build_optimizers(self, model: nn.Module, optim_cfg: OptimConfig, schedule_cfg: ScheduleConfig,
+                         steps_per_epoch: int, runtime) -> None:
         """The run's optimiser over everything but the CVAE (step 2), ``gaf.cvae_optim`` over the CVAE (step 1)."""
-        cvae_ids = {id(p) for p in self.model.attention.cvae_parameters()}
-        self.cvae_params = [p for p in self.model.parameters() if id(p) in cvae_ids]
-        self.detector_params = [p for p in self.model.parameters() if id(p) not in cvae_ids and p.requires_grad]
-        self.optimizer = build_optimizer(self.detector_params, self.optim_cfg)
-        self.scheduler = build_scheduler(self.optimizer, self.schedule_cfg, len(self.train_loader))
-        self.cvae_scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
+        cvae_ids = {id(p) for p in model.attention.cvae_parameters()}
+        self.cvae_params = [p for p in model.parameters() if id(p) in cvae_ids]
+        self.detector_params = [p for p in model.parameters() if id(p) not in cvae_ids and p.requires_grad]
+        self.optimizer = build_optimizer(self.detector_params, optim_cfg)
+        self.scheduler = build_scheduler(self.optimizer, schedule_cfg, steps_per_epoch)
+        self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.use_amp)
+        self.cvae_scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.use_amp)
+        self.grad_clip = optim_cfg.grad_clip
         if self.cvae_params:
             self.cvae_optimizer = build_optimizer(self.cvae_params, self.gaf_cfg.cvae_optim)
-            self.cvae_scheduler = build_scheduler(self.cvae_optimizer, self.schedule_cfg, len(self.train_loader))
+            self.cvae_scheduler = build_scheduler(self.cvae_optimizer, schedule_cfg, steps_per_epoch)
 
-    def _state(self) -> dict[str, Any]:
-        state = super()._state()
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
         if self.cvae_optimizer is not None:
             state.update(cvae_optimizer=self.cvae_optimizer.state_dict(),
                          cvae_scheduler=self.cvae_scheduler.state_dict(), cvae_scaler=self.cvae_scaler.state_dict())
         return state
 
-    def _resume(self, path: str) -> None:
-        super()._resume(path)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         if self.cvae_optimizer is not None:
-            state = load_checkpoint(path)
             self.cvae_optimizer.load_state_dict(state["cvae_optimizer"])
             self.cvae_scheduler.load_state_dict(state["cvae_scheduler"])
             self.cvae_scaler.load_state_dict(state["cvae_scaler"])
@@ -118,30 +111,28 @@ class GAFDetectionTrainer(DetectionTrainer):
             return epoch % 2 == 0, epoch % 2 == 1
         return True, True
 
-    def train_step(self, inputs: Any, targets: Any, epoch: int) -> tuple[Tensor, Any, dict[str, Tensor]]:
+    def train_step(self, runner, net: nn.Module, inputs, targets, epoch: int) -> tuple[Tensor, Any, dict[str, Tensor]]:
         update_cvae, update_detector = self.phases(epoch)
         terms: dict[str, Tensor] = {}
         loss, output = None, None
         if update_cvae:
-            buffers = [b.detach().clone() for b in self.model.buffers()]
-            with torch.autocast(self.device.type, enabled=self.use_amp):
-                gaf = self.net(inputs.x, inputs.mask, phase="cvae")
-                loss, terms = cvae_loss(gaf.frame, beta=self.gaf_cfg.kl_weight)
-            self.check_finite(loss, terms, buffers, epoch)
-            self.optimizer_step(loss, self.cvae_optimizer, self.cvae_params, self.cvae_scaler,
-                                self.gaf_cfg.cvae_optim.grad_clip)
+            def cvae_step():
+                frame = net(inputs.x, inputs.mask, phase="cvae").frame
+                total, cvae_terms = cvae_loss(frame, beta=self.gaf_cfg.kl_weight)
+                return total, None, cvae_terms
+
+            loss, _, terms = runner.forward(cvae_step)
+            runner.update(loss, self.cvae_optimizer, self.cvae_scaler, self.gaf_cfg.cvae_optim.grad_clip,
+                          self.cvae_params)
         if update_detector:
-            buffers = [b.detach().clone() for b in self.model.buffers()]
-            self.objective.epoch = epoch
-            with torch.autocast(self.device.type, enabled=self.use_amp):
-                loss, output, detector_terms = self.objective(self.net, inputs, targets)
-            self.check_finite(loss, detector_terms, buffers, epoch)
-            self.optimizer_step(loss, self.optimizer, self.detector_params)
+            self.epoch = epoch
+            loss, output, detector_terms = runner.forward(lambda: self.loss(net, inputs, targets))
+            runner.update(loss, self.optimizer, self.scaler, self.grad_clip, self.detector_params)
             terms.update(detector_terms)
-            if self.objective.last_collapsed:
+            if self.last_collapsed:
                 log_message(f"vidaction: warning: GAF attention collapsed (lambda all 0 or all 1) in "
-                            f"{self.objective.last_collapsed} window map(s) at epoch {epoch + 1}, step "
-                            f"{self.global_step + 1}: eq. 11's weighted means rest on their epsilon")
+                            f"{self.last_collapsed} window map(s) at epoch {epoch + 1}, step "
+                            f"{runner.step + 1}: eq. 11's weighted means rest on their epsilon")
         # Both schedules follow the run's iterations, whichever step ran (with per-epoch alternation
         # a schedule also advances in the other step's epochs, which PyTorch would warn about).
         with warnings.catch_warnings():

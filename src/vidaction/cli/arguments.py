@@ -1,0 +1,35 @@
+"""What the sub-commands share: registering a command, the arguments several take (a config with
+dotted overrides, a checkpoint and a video), and the ``checkpoint=PATH`` shorthand."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int],
+                help: str, description: str) -> argparse.ArgumentParser:
+    """The parser of sub-command ``name``, which calls ``run(args)``."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_help: str, overrides_help: str) -> None:
+    """The positional ``config`` (a YAML file) and any number of ``key=value`` ``overrides``."""
+    parser.add_argument("config", help=config_help)
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help=overrides_help)
+
+
+def add_checkpoint_arguments(parser: argparse.ArgumentParser, checkpoint_help: str,
+                             video_help: str = "video file or frame folder", out_help: str | None = None) -> None:
+    """The positional ``checkpoint`` and ``video``, and a required ``--out`` when ``out_help`` is given."""
+    parser.add_argument("checkpoint", help=checkpoint_help)
+    parser.add_argument("video", help=video_help)
+    if out_help is not None:
+        parser.add_argument("--out", required=True, help=out_help)
+
+
+def expand_checkpoint(overrides: list[str]) -> list[str]:
+    """``checkpoint=PATH`` is shorthand for ``train.checkpoint=PATH``; other overrides pass unchanged."""
+    return [f"train.{o}" if o.startswith("checkpoint=") else o for o in overrides]
