@@ -106,6 +106,32 @@ def feature_config():
     return detection_feature_config
 
 
+# A small GAF for the feature detector of :func:`detection_feature_config`.
+SMALL_GAF = {"attention_channels": 32, "norm_groups": 8, "cvae_channels": 16, "cvae_hidden": 32, "latent_size": 8}
+
+
+def detection_gaf_config(dataset: Path, out_dir: Path, epochs: int = 2, **gaf):
+    """:func:`detection_feature_config` with a small GAF (``model.attention=gaf``) and ``gaf`` settings."""
+    from vidaction.config import config_from_dict, config_to_dict
+
+    tree = config_to_dict(detection_feature_config(dataset, out_dir, epochs=epochs))
+    tree["model"].update(attention="gaf", attention_options=dict(SMALL_GAF))
+    tree["gaf"].update(gaf)
+    return config_from_dict(tree)
+
+
+@pytest.fixture(scope="session")
+def small_gaf():
+    """The small GAF's ``attention_options`` (a fresh dict)."""
+    return dict(SMALL_GAF)
+
+
+@pytest.fixture(scope="session")
+def gaf_config():
+    """``gaf_config(dataset, out_dir, epochs=2, **gaf)``: :func:`detection_gaf_config`."""
+    return detection_gaf_config
+
+
 def write_egogesture_labels(root, subject, scene, group, text, name="Group{}.csv", encoding="utf-8") -> Path:
     """One EgoGesture label file ``subjectNN/SceneS/GroupG.csv`` under ``root``."""
     path = root / f"subject{subject:02d}" / f"Scene{scene}" / name.format(group)

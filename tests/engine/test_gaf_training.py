@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vidaction.demo.recipes import detection_demo_config, detection_row_overrides
-from vidaction.config import DetectionLossConfig, GAFConfig, OptimConfig, config_from_dict, config_to_dict
+from vidaction.config import DetectionLossConfig, GAFConfig, OptimConfig, config_from_dict
 from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.batches import DetectionInputs
 from vidaction.engine.experiment import run_training
@@ -15,21 +15,6 @@ from vidaction.engine.loop import NonFiniteLossError, TrainingLoop
 from vidaction.engine.objectives import GAFObjective
 from vidaction.engine.tasks.detection import load_trained_detector
 from vidaction.models.detector import afsd_detector
-
-SMALL_GAF = {"attention_channels": 32, "norm_groups": 8, "cvae_channels": 16, "cvae_hidden": 32, "latent_size": 8}
-
-
-@pytest.fixture(scope="module")
-def gaf_config(feature_config):
-    """``gaf_config(dataset, out_dir, epochs=2, **gaf)``: the small feature detector with a small GAF."""
-    def make(dataset, out_dir, epochs=2, **gaf):
-        tree = config_to_dict(feature_config(dataset, out_dir, epochs=epochs))
-        tree["model"].update(attention="gaf", attention_options=dict(SMALL_GAF))
-        tree["gaf"].update(gaf)
-        return config_from_dict(tree)
-
-    return make
-
 
 def changed(before, after, prefix):
     return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
@@ -78,13 +63,13 @@ def test_the_cvae_optimiser_defaults_to_the_authors_and_the_demo_keeps_it(tmp_pa
     assert detection_demo_config(tmp_path, detection_row_overrides("afsd+gaf")).gaf.cvae_optim == expected
 
 
-def test_the_representation_loss_reaches_the_features_unless_detached():
+def test_the_representation_loss_reaches_the_features_unless_detached(small_gaf):
     """Step 2's objective on a detector whose input features carry a gradient (the backbone's path):
     with the default (the authors'), L_R adds w_e * d/df mean((X_R - f)^2) to the features' gradient;
     with ``gaf.representation_detach_features`` that part is absent and all else is equal."""
     torch.manual_seed(0)
     net = afsd_detector(2, input_channels=8, channels=16, proposal_channels=16, frame_channels=16, num_levels=3,
-                        norm_groups=8, attention="gaf", attention_options=dict(SMALL_GAF, attention_channels=16))
+                        norm_groups=8, attention="gaf", attention_options=dict(small_gaf, attention_channels=16))
     x, mask = torch.randn(2, 8, 32), torch.ones(2, 32, dtype=torch.bool)
     targets = [(torch.tensor([[4.0, 20.0]]), torch.tensor([1])), (torch.tensor([[10.0, 14.0]]), torch.tensor([0]))]
     results = {}

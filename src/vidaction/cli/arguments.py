@@ -1,5 +1,5 @@
 """What the sub-commands share: registering a command, the arguments several take (a config with
-dotted overrides, a checkpoint and a video), and the ``checkpoint=PATH`` shorthand."""
+dotted overrides, a checkpoint and a video, ``--trust-checkpoint``), and the ``checkpoint=PATH`` shorthand."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_help: str, over
     """The positional ``config`` (a YAML file) and any number of ``key=value`` ``overrides``."""
     parser.add_argument("config", help=config_help)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help=overrides_help)
+    add_trust_argument(parser)
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, checkpoint_help: str,
@@ -28,6 +29,16 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser, checkpoint_help: s
     parser.add_argument("video", help=video_help)
     if out_help is not None:
         parser.add_argument("--out", required=True, help=out_help)
+    add_trust_argument(parser)
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint``: :func:`vidaction.cli.main.main` reads every checkpoint of the command
+    with full unpickling (:func:`vidaction.models.pretrained.trusted_checkpoints`)."""
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="UNSAFE: load checkpoints that hold Python objects other than tensors and plain data "
+                        "(files written by vidaction before 2026-12 hold NumPy RNG states) with full unpickling, "
+                        "which runs any code such a file names. Only for files you trust")
 
 
 def expand_checkpoint(overrides: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vidaction.cli.arguments import add_command
+from vidaction.cli.arguments import add_command, add_trust_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", required=True, help="registered model name, e.g. tsm_r50")
     parser.add_argument("--num-classes", type=int, required=True, help="classifier size of the weights")
     parser.add_argument("--num-frames", type=int, default=8, help="clip length the weights were trained with")
+    add_trust_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vidaction.cli.arguments import add_command
+from vidaction.cli.arguments import add_command, add_trust_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... or auto (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="redo every video, also complete ones")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_trust_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

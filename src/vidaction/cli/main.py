@@ -1,7 +1,9 @@
 """``vidaction`` command line: one sub-command per module, each thin (parse, build, call, print).
 
 Errors a user can fix (a bad config key, a missing annotation file, an unreadable video, an unknown
-model) end with a one-line ``vidaction: error: ...`` on stderr and exit status 2, no traceback.
+model, a checkpoint holding Python objects other than tensors and plain data) end with a one-line
+``vidaction: error: ...`` on stderr and exit status 2, no traceback. Checkpoints are read as data
+unless the command was given ``--trust-checkpoint``.
 """
 
 from __future__ import annotations
@@ -51,17 +53,21 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from vidaction.config import ConfigError
     from vidaction.data.errors import AnnotationError, VideoDecodeError
     from vidaction.engine.loop import TooManyBadSamples
+    from vidaction.models.pretrained import UnsafeCheckpointError
     from vidaction.models.registry import ModelNotFoundError
 
     return (ConfigError, AnnotationError, VideoDecodeError, TooManyBadSamples, ModelNotFoundError,
-            FileNotFoundError)
+            FileNotFoundError, UnsafeCheckpointError)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vidaction.models.pretrained import trusted_checkpoints
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with trusted_checkpoints(getattr(args, "trust_checkpoint", False)):
+            return int(args.func(args) or 0)
     except user_errors() as exc:
         print(f"vidaction: error: {exc}", file=sys.stderr)
         return 2

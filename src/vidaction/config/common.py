@@ -70,7 +70,15 @@ class ScheduleConfig:
 
 @dataclass
 class TrainConfig:
-    """How a run executes: output folder, seed, device, precision, logging, resuming."""
+    """How a run executes: output folder, seed, device, precision, logging, resuming.
+
+    ``seed`` seeds the whole run: model initialisation, the data order and every augmentation (item
+    ``i`` of epoch ``e`` draws from ``(seed, e, i)``), dropout and the models' sampling.
+    ``checkpoint_every_steps``: also write ``last.pt`` every that many optimiser steps inside an
+    epoch (0: at epoch ends only); resuming from it continues at the exact next batch.
+    ``auto_resume``: a run whose ``out_dir`` holds a ``last.pt`` continues from it (``None``, the
+    default: on under torchrun, where a restarted group must pick up its work, off otherwise).
+    """
 
     out_dir: str = "runs/exp"
     seed: int = 0
@@ -86,7 +94,14 @@ class TrainConfig:
     checkpoint: str = ""
     deterministic: bool = False
     sync_bn: bool = False
+    checkpoint_every_steps: int = 0
+    auto_resume: bool | None = None
 
     def __post_init__(self) -> None:
         positive("train.eval_every", self.eval_every)
         positive("train.log_every", self.log_every)
+        if self.checkpoint_every_steps < 0:
+            raise ConfigError(f"train.checkpoint_every_steps must be >= 0, got {self.checkpoint_every_steps}")
+        if not (self.auto_resume is None or isinstance(self.auto_resume, bool)):
+            raise ConfigError(f"train.auto_resume must be true, false or null (on under torchrun), got "
+                              f"{self.auto_resume!r}")

@@ -173,7 +173,7 @@ class DetectionTestConfig:
         if self.max_detections < 0:
             raise ConfigError(f"test.max_detections must be >= 0 (0 = all), got {self.max_detections}")
         for value in self.tiou_thresholds:
-            if not 0.0 < float(value) <= 1.0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
                 raise ConfigError(f"test.tiou_thresholds must lie in (0, 1], got {value}")
 
 

@@ -31,11 +31,18 @@ from vidaction.config.recognition import ExperimentConfig
 
 # The root dataclass of each task (the YAML's top-level ``task``, default recognition).
 TASKS = {"recognition": ExperimentConfig, "detection": DetectionExperimentConfig}
+MAX_YAML_VALUES = 100_000
+"""A config file or override whose aliases expand to more values is refused (a "billion laughs" file)."""
 
 
-def _closest(name: str, candidates: list[str], prefix: str = "") -> str:
-    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.0)
+def _closest(name: Any, candidates: list[str], prefix: str = "") -> str:
+    match = difflib.get_close_matches(str(name), candidates, n=1, cutoff=0.0)
     return f"; did you mean {prefix + match[0]!r}?" if match else ""
+
+
+def _shown(key: str) -> str:
+    """``key`` as written when printable, else its ``repr`` (so an error stays one line)."""
+    return key if key.isprintable() else repr(key)
 
 
 def _section_types(cls: type) -> dict[str, Any]:
@@ -91,7 +98,10 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         return value
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{key} expects float, got an integer too large for one") from None
     expected = {bool: bool, int: int, float: float, str: str, list: list, dict: dict}.get(origin)
     if expected is None:
         return value
@@ -113,7 +123,8 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
-            raise ConfigError(f"unknown config key {prefix}{key}{_closest(key, _key_names(cls), prefix)}")
+            raise ConfigError(f"unknown config key {_shown(prefix + str(key))}"
+                              f"{_closest(key, _key_names(cls), prefix)}")
         annotation = hints[key]
         if dataclasses.is_dataclass(annotation):
             if not isinstance(value, dict):
@@ -124,7 +135,12 @@ def _build(cls: type, values: dict, prefix: str) -> Any:
             kwargs[key] = _build(annotation, _merge(defaults, value), f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(f"{prefix}{key}", value, annotation)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:  # a cross-field check met values of another type
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: invalid values ({exc})") from exc
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -137,22 +153,62 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _expanded_size(value: Any, where: str, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """Values in ``value`` with every YAML alias expanded (each shared node counted once per use);
+    an alias inside the value it names (``a: &x [*x]``) is a ``ConfigError``."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    node = id(value)
+    if node in open_nodes:
+        raise ConfigError(f"{where}: a YAML alias refers to a value that contains it")
+    if node not in sizes:
+        open_nodes.add(node)
+        children = value.values() if isinstance(value, dict) else value
+        sizes[node] = 1 + sum(_expanded_size(child, where, sizes, open_nodes) for child in children)
+        open_nodes.discard(node)
+    return sizes[node]
+
+
+def _safe_yaml(text: str | bytes, where: str) -> Any:
+    """``yaml.safe_load`` of ``text``; malformed, undecodable or too deeply nested YAML, a recursive
+    alias, or aliases that expand to more than :data:`MAX_YAML_VALUES` values are one-line
+    ``ConfigError``s starting with ``where`` (and the line)."""
+    try:
+        value = yaml.safe_load(text)
+        size = _expanded_size(value, where, {}, set())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{where}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {problem}") from exc
+    except RecursionError:
+        raise ConfigError(f"{where}: invalid YAML: nested too deeply") from None
+    except ConfigError:
+        raise
+    except ValueError:  # PyYAML's int() of more digits than Python converts
+        raise ConfigError(f"{where}: invalid YAML: a number with more digits than can be read") from None
+    if size > MAX_YAML_VALUES:
+        raise ConfigError(f"{where}: {size} values once YAML aliases are expanded, more than {MAX_YAML_VALUES}")
+    return value
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"{path}: _base_ cycle through {[str(p) for p in seen]}")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    raw = _safe_yaml(path.read_bytes(), str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     base = raw.pop("_base_", None)
-    raw = _nest_any_task(raw)
+    try:
+        raw = _nest_any_task(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     if base is None:
         return raw
+    if not isinstance(base, str) or not base.isprintable() or not base:
+        raise ConfigError(f"{path}: _base_ must name a YAML file relative to this one, got {base!r}")
     parent = _read_yaml(path.parent / base, seen + (path,))
     return _merge(parent, raw)
 
@@ -165,10 +221,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key:
         raise ConfigError(f"override {text!r} has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
-        value = raw
+        value = _safe_yaml(raw, f"override {text!r}") if raw != "" else ""
+    except ConfigError as exc:
+        if not isinstance(exc.__cause__, yaml.YAMLError):
+            raise
+        value = raw  # not YAML: the text itself
     return key.split("."), value
+
+
+def _section_node(node: dict, key: str, path: str) -> dict:
+    """``node[key]``, created empty when absent; a value there that is not a mapping is an error."""
+    child = node.setdefault(key, {})
+    if not isinstance(child, dict):
+        raise ConfigError(f"config key {path} holds {child!r}, not a section")
+    return child
 
 
 def _set_dotted(tree: dict, keys: list[str], value: Any, root: type) -> None:
@@ -182,15 +248,16 @@ def _set_dotted(tree: dict, keys: list[str], value: Any, root: type) -> None:
             if depth == len(keys) - 1:
                 node[key] = value
             else:
-                node = node.setdefault(key, {})
+                node = _section_node(node, key, path)
             continue
         names = [f.name for f in dataclasses.fields(cls)]
         if key in _flat_routes(cls):
             section = _flat_routes(cls)[key]
-            node, cls = node.setdefault(section, {}), _section_types(cls)[section]
+            node = _section_node(node, section, ".".join(keys[:depth] + [section]))
+            cls = _section_types(cls)[section]
         elif key not in names:
             parent = ".".join(keys[:depth])
-            raise ConfigError(f"unknown config key {path}"
+            raise ConfigError(f"unknown config key {_shown(path)}"
                               f"{_closest(key, _key_names(cls), parent + '.' if parent else '')}")
         annotation = _section_types(cls)[key]
         if depth == len(keys) - 1:
@@ -198,7 +265,7 @@ def _set_dotted(tree: dict, keys: list[str], value: Any, root: type) -> None:
                 value = _nest(value, annotation, f"{path}.")
             node[key] = value
             return
-        node = node.setdefault(key, {})
+        node = _section_node(node, key, path)
         cls = annotation if dataclasses.is_dataclass(annotation) else (dict if annotation is dict else None)
         if cls is None:
             raise ConfigError(f"config key {path} is a value, not a section")
@@ -213,7 +280,7 @@ def config_from_dict(tree: dict, overrides: list[str] | tuple[str, ...] = ()) ->
     for keys, value in parsed:
         if keys == ["task"]:
             task = value
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise ConfigError(f"task must be one of {list(TASKS)}, got {task!r}")
     tree = {**_nest(copy.deepcopy(tree), TASKS[task]), "task": task}
     for keys, value in parsed:
@@ -237,9 +304,26 @@ def config_from_saved(tree: dict) -> Any:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Any:
-    """Read a YAML config (following ``_base_``) and apply dotted overrides."""
-    tree = _read_yaml(Path(path)) if path else {}
-    return config_from_dict(tree, overrides)
+    """Read a YAML config (following ``_base_``) and apply dotted overrides. An error that the file
+    has without the overrides names the file."""
+    if not path:
+        return config_from_dict({}, overrides)
+    tree = _read_yaml(Path(path))
+    try:
+        return config_from_dict(tree, overrides)
+    except ConfigError as exc:
+        if overrides and str(exc) != _error_of(tree):
+            raise
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _error_of(tree: dict) -> str | None:
+    """The message of the ``ConfigError`` that ``tree`` alone gives, ``None`` if it gives none."""
+    try:
+        config_from_dict(tree)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def config_to_dict(cfg: Any) -> dict:

@@ -113,7 +113,12 @@ def build_loader(dataset: Dataset, cfg: DataConfig | DetectionDataConfig, train:
 
     Training shuffles with a permutation seeded by ``(dataset.seed, epoch)`` (a one-replica
     DistributedSampler when not distributed) rather than the global torch generator, so a resumed
-    run sees the same order; ``distributed`` splits the data across the process group.
+    run sees the same order; ``distributed`` splits the data across the process group. The loader
+    draws its workers' seeds from its own generator (seeded by ``dataset.seed``), never from the
+    global one: a new iterator (each epoch without persistent workers, once with them, again after a
+    resume) would otherwise shift the global torch stream that dropout and the models' sampling
+    draw from, and results would depend on the number of workers and on where a run was resumed.
+    Items draw their own randomness from ``(seed, epoch, index)`` (:class:`EpochSeededDataset`).
     """
     base: Sampler[int]
     if distributed:
@@ -125,6 +130,7 @@ def build_loader(dataset: Dataset, cfg: DataConfig | DetectionDataConfig, train:
     workers = cfg.num_workers
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=EpochSampler(base, len(dataset)),
                       num_workers=workers, collate_fn=collate_fn,
+                      generator=torch.Generator().manual_seed(dataset.seed),
                       pin_memory=cfg.pin_memory and torch.accelerator.is_available(),
                       persistent_workers=cfg.persistent_workers and workers > 0,
                       drop_last=train and len(base) >= cfg.batch_size)

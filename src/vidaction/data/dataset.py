@@ -15,6 +15,7 @@ epoch given to :meth:`VideoClipDataset.set_epoch`.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
@@ -166,12 +167,18 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class EpochSampler(Sampler[int]):
-    """Wrap a sampler so each index carries the epoch: ``epoch * dataset_size + index``."""
+    """Wrap a sampler so each index carries the epoch: ``epoch * dataset_size + index``.
+
+    :meth:`skip_next` drops the first indices of the next pass only: a run resumed inside an epoch
+    continues at the exact next sample (the sampler runs in the main process, so this holds with
+    persistent workers too).
+    """
 
     def __init__(self, base: Sampler[int], dataset_size: int) -> None:
         self.base = base
         self.dataset_size = dataset_size
         self.epoch = 0
+        self.skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Set this and the wrapped sampler's epoch (a DistributedSampler reshuffles with it)."""
@@ -179,9 +186,14 @@ class EpochSampler(Sampler[int]):
         if hasattr(self.base, "set_epoch"):
             self.base.set_epoch(epoch)
 
+    def skip_next(self, count: int) -> None:
+        """Leave out the first ``count`` indices of the next pass."""
+        self.skip = count
+
     def __iter__(self) -> Iterator[int]:
-        offset = self.epoch * self.dataset_size
-        return (offset + index for index in self.base)
+        offset, skip = self.epoch * self.dataset_size, self.skip
+        self.skip = 0
+        return (offset + index for index in itertools.islice(self.base, skip, None))
 
     def __len__(self) -> int:
-        return len(self.base)
+        return max(len(self.base) - self.skip, 0)

@@ -78,7 +78,7 @@ class FrameFolderReader(ConstantRateFrames):
             try:
                 with Image.open(name) as image:
                     images[index] = np.asarray(image.convert("RGB"))
-            except OSError as exc:
+            except (OSError, Image.DecompressionBombError) as exc:  # the latter: a header declaring gigapixels
                 raise VideoDecodeError(name, f"unreadable frame ({exc.__class__.__name__}: {exc})") from exc
         sizes = {image.shape for image in images.values()}
         if len(sizes) > 1:

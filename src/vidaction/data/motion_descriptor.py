@@ -171,13 +171,20 @@ def motion_sidecar(video_id: str, num_frames: int, num_features: int, fps: float
 def video_motion_features(path: str | Path, settings: dict) -> tuple[np.ndarray, FeatureSidecar]:
     """:func:`motion_features` of a video file, read at ``settings["fps"]``, and its sidecar: the
     feature recipe of a sidecar written by :func:`~vidaction.data.synthetic_detection.make_detection_dataset`
-    (``fps``, ``stride``, ``window``, ``num_channels``) applied to any video, e.g. for ``vidaction detect``."""
+    (``fps``, ``stride``, ``window``, ``num_channels``) applied to any video, e.g. for ``vidaction detect``.
+    Sides that are not multiples of 8 are cut to one (below 8: padded with the edge pixels), and a
+    video of one frame is described as two equal frames (no motion)."""
     reader = VideoReader(path)
     fps, stride, window = float(settings["fps"]), int(settings["stride"]), int(settings["window"])
     channels = int(settings["num_channels"])
     frames = reader.get_frames(indices_at_fps(reader.timestamps(), fps, reader.duration))
-    features = motion_features(frames, channels, stride, window).astype(np.float32)
-    return features, motion_sidecar(Path(path).stem, len(frames), len(features), fps, stride, window, channels)
+    count, height, width = frames.shape[:3]
+    sides = max(height - height % 8, 8), max(width - width % 8, 8)
+    frames = np.pad(frames, ((0, 0), (0, max(sides[0] - height, 0)), (0, max(sides[1] - width, 0)), (0, 0)),
+                    mode="edge")[:, :sides[0], :sides[1]]
+    features = motion_features(np.concatenate([frames] * (2 if count == 1 else 1)), channels, stride, window)
+    features = features[:math.ceil(count / stride)].astype(np.float32)
+    return features, motion_sidecar(Path(path).stem, count, len(features), fps, stride, window, channels)
 
 
 def synthetic_feature_maker(video: Path, recipe: dict) -> tuple[np.ndarray, FeatureSidecar] | None:

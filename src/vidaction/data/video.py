@@ -8,13 +8,17 @@ by presentation time, AVI by decoding time), so a seek that lands after the want
 at the keyframe's decoding time and finally from the start of the file.
 
 Truncation is an error, never a shorter video: a container that lists more frames than it holds,
-or a stream that stops decoding before a wanted frame, raises :class:`VideoDecodeError` with a
-``truncated: ...`` reason. WebM/Matroska headers state no frame count, so a WebM cut at a packet
-boundary cannot be told from a shorter video.
+a WebM/Matroska video track whose ``DURATION`` tag states more time than its packets span (by more
+than two frames), or a stream that stops decoding before a wanted frame, raises
+:class:`VideoDecodeError` with a ``truncated: ...`` reason. A Matroska file without that tag (e.g.
+recorded live) states neither count nor duration, so its truncation cannot be told from a shorter
+video. A still image (PNG, JPEG, ... whatever its file name) is not a video: FFmpeg would read it
+as one frame, the reader refuses it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -49,12 +53,17 @@ class VideoReader:
             raise VideoDecodeError(self.path, "file not found")
         try:
             with av.open(self.path) as container:
+                demuxer = container.format.name
+                if demuxer == "image2" or demuxer.endswith("_pipe"):
+                    raise VideoDecodeError(self.path, f"a still image ({demuxer.removesuffix('_pipe')}), not a video")
                 if not container.streams.video:
-                    raise VideoDecodeError(self.path, "no video stream")
+                    kinds = ", ".join(sorted({s.type for s in container.streams}))
+                    raise VideoDecodeError(self.path, "no video stream" + (f" (only {kinds})" if kinds else ""))
                 stream = container.streams.video[0]
                 self.fps = float(stream.average_rate or stream.guessed_rate or 0.0)
                 self.time_base = float(stream.time_base)
                 listed = stream.frames
+                stated = _stated_duration(stream)
                 pts, keyframes, packets = _index_packets(container, stream)
         except av.FFmpegError as exc:
             raise VideoDecodeError(self.path, f"cannot open as video ({_describe(exc)})") from exc
@@ -63,6 +72,10 @@ class VideoReader:
         if listed > packets:
             raise VideoDecodeError(self.path, f"truncated: the container lists {listed} frames, "
                                               f"{packets} are in the file")
+        end = max(pts) * self.time_base + (1.0 / self.fps if self.fps else 0.0)
+        if stated is not None and stated - end > max(2.0 / self.fps if self.fps else 0.5, 0.1):
+            raise VideoDecodeError(self.path, f"truncated: the container states {stated:.2f} s of video, "
+                                              f"the file holds {end:.2f} s")
         self._pts = np.array(sorted(pts), dtype=np.int64)
         keyframes.sort()
         self._key_pts = np.array([k[0] for k in keyframes], dtype=np.int64)
@@ -163,6 +176,20 @@ def _index_packets(container: av.container.InputContainer,
         if packet.is_keyframe:
             keyframes.append((time, packet.dts if packet.dts is not None else time))
     return pts, keyframes, packets
+
+
+def _stated_duration(stream: av.video.stream.VideoStream) -> float | None:
+    """Seconds in the stream's ``DURATION`` tag (``HH:MM:SS.fraction``, written per track by Matroska
+    muxers), ``None`` when absent or unreadable."""
+    try:
+        tag = stream.metadata.get("DURATION", "")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", tag.strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _describe(exc: av.FFmpegError) -> str:

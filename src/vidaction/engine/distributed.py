@@ -18,8 +18,18 @@ def init_distributed() -> bool:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend)
+    # torchrun keeps one key-value store across the restarts of a group; without a prefix per attempt
+    # a restarted rank would read the addresses its dead predecessors published and never connect.
+    store, rank_, size = next(dist.rendezvous("env://"))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(backend=backend, store=dist.PrefixStore(f"vidaction/attempt{attempt}", store),
+                            rank=rank_, world_size=size)
     return True
+
+
+def under_torchrun() -> bool:
+    """Whether torchrun (torch.distributed.elastic) started this process, as one of any number."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
 
 
 def is_distributed() -> bool:

@@ -10,6 +10,7 @@ fit one per stage). :func:`run_test` scores a trained checkpoint on the validati
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,22 @@ from vidaction.engine.tasks.recognition import load_trained_model, recognition_p
 from vidaction.evaluation.detection_results import write_results_json
 
 
-def train_run(cfg: ExperimentConfig | DetectionExperimentConfig, parts: RunParts) -> dict[str, Any]:
-    """Write the run folder and fit ``parts`` as ``cfg`` says; the final metrics and ``best_<key>``."""
+def auto_resumed(cfg: ExperimentConfig | DetectionExperimentConfig, log=print):
+    """``cfg`` resuming from ``<out_dir>/last.pt`` when ``train.auto_resume`` (by default: under
+    torchrun) is on, no ``train.resume`` is given and that checkpoint exists; else ``cfg``."""
+    enabled = distributed.under_torchrun() if cfg.train.auto_resume is None else cfg.train.auto_resume
+    last = Path(cfg.train.out_dir) / "last.pt"
+    if not enabled or cfg.train.resume or not last.is_file():
+        return cfg
+    if distributed.is_main_process():
+        log(f"auto-resume: continuing from {last}")
+    return replace(cfg, train=replace(cfg.train, resume=str(last)))
+
+
+def train_run(cfg: ExperimentConfig | DetectionExperimentConfig, parts: RunParts, log=print) -> dict[str, Any]:
+    """Write the run folder and fit ``parts`` as ``cfg`` says (continuing the run already in
+    ``out_dir`` with :func:`auto_resumed`); the final metrics and ``best_<key>``."""
+    cfg = auto_resumed(cfg, log)
     prepare_run_folder(cfg.train.out_dir, cfg, parts.class_names)
     loop = TrainingLoop(parts.model, parts.objective, parts.evaluator, parts.adapter, cfg.train, cfg.optim,
                         cfg.schedule, parts.train_loader, parts.val_loader, max_bad_fraction=parts.max_bad_fraction,
@@ -43,10 +58,10 @@ def run_training(cfg: ExperimentConfig | DetectionExperimentConfig, log=print) -
     """Train and evaluate as configured (one run, or each stage of a staged recipe); the final metrics."""
     with distributed_session():
         if isinstance(cfg, DetectionExperimentConfig):
-            return train_run(cfg, detection_parts(cfg, log))
+            return train_run(cfg, detection_parts(cfg, log), log)
 
         def train_stage(stage_cfg: ExperimentConfig, stage: int | None = None, init: str | None = None):
-            return train_run(stage_cfg, recognition_parts(stage_cfg, log, stage, init))
+            return train_run(stage_cfg, recognition_parts(stage_cfg, log, stage, init), log)
 
         if cfg.recipe.name == "mfr":
             return run_mfr(cfg, train_stage, log)

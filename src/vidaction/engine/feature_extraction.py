@@ -38,7 +38,6 @@ skipped and listed in the summary.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +54,7 @@ from vidaction.data.feature_sidecar import FeatureSidecar, complete_sidecar, fea
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.transforms import resize_frames
 from vidaction.data.video import VideoReader
-from vidaction.models.pretrained import model_from_record
+from vidaction.models.pretrained import load_torch_file, model_from_record
 from vidaction.models.backbones.i3d import InceptionI3d, inception_i3d_from_state_dict
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
@@ -83,25 +82,14 @@ def load_backbone(checkpoint: str | Path) -> nn.Module:
     ``*_charades.pt``: an :class:`InceptionI3d` sized from the weights), ``vidaction
     convert-checkpoint`` and ``hcml_pretrain`` weights files (``{"format": "vidaction", "arch",
     "model"}``, :func:`~vidaction.models.pretrained.model_from_record`) and ``vidaction train``
-    checkpoints. Training
-    checkpoints hold RNG states and need full unpickling: pass only files you trust.
+    checkpoints, all read as data (:func:`~vidaction.models.pretrained.load_torch_file`).
     """
     from vidaction.engine.tasks.recognition import load_trained_model
 
     path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        obj = None  # a training checkpoint (RNG states), or not a checkpoint at all
-    except (RuntimeError, EOFError) as exc:
-        raise FileNotFoundError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from exc
-    if obj is None or (isinstance(obj, dict) and "config" in obj and "model" in obj):
-        try:
-            return load_trained_model(path)[0]
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-            raise FileNotFoundError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from exc
+    obj = load_torch_file(path)
+    if isinstance(obj, dict) and "config" in obj and "model" in obj:
+        return load_trained_model(path)[0]
     if not isinstance(obj, dict):
         raise FileNotFoundError(f"{path}: holds a {type(obj).__name__}, not weights")
     if obj.get("format") == "vidaction" and "arch" in obj:

@@ -19,9 +19,13 @@ of an epoch stops the run with :class:`TooManyBadSamples`. ``trainable`` restric
 modules: every other parameter is frozen and every other module stays in eval mode, so frozen
 BatchNorm statistics do not drift (HCML's progressive stages).
 
-Checkpoints (``last.pt`` each epoch, ``best.pt`` on a new best of the evaluator's key) are written
-atomically and hold the model, the objective's optimiser state, epoch, step, history and every RNG
-state, so ``train.resume`` continues exactly from an epoch boundary. An exception or Ctrl-C inside
+Checkpoints (``last.pt`` each epoch and, with ``train.checkpoint_every_steps``, every that many
+steps inside one; ``best.pt`` on a new best of the evaluator's key) are written atomically and hold
+the model, the objective's optimiser state, epoch, step, history, every RNG state and, inside an
+epoch, its progress (batches done, running sums, unreadable items), so ``train.resume`` continues
+exactly: at the next epoch, or at the exact next batch. Every random choice of the data comes from
+``(seed, epoch, index)`` and the loaders draw their worker seeds from their own generators, so
+resumed and uninterrupted runs agree whatever the number of workers. An exception or Ctrl-C inside
 an epoch writes ``interrupted.pt`` (the weights at that moment, ``interrupted: True``, the epoch
 counter at the last completed epoch, so resuming from it repeats the interrupted epoch) before
 re-raising.
@@ -43,6 +47,7 @@ from vidaction.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidaction.engine.partial_bn import freeze_partial_bn
 from vidaction.engine.reporters import default_reporters
 from vidaction.engine.runtime import Runtime, log_message, rng_state, seed_everything, set_rng_state
+from vidaction.io import FileWriteError
 
 MAX_LISTED_BAD = 10
 
@@ -130,6 +135,7 @@ class TrainingLoop:
         self.global_step = 0
         self.best_score = -float("inf")
         self.history: list[dict[str, Any]] = []
+        self.epoch_progress: dict[str, Any] | None = None
         self.reporters = reporters if reporters is not None else default_reporters(
             self.out_dir, train_cfg, enabled=self.runtime.main and self.training)
         if train_cfg.resume:
@@ -150,9 +156,13 @@ class TrainingLoop:
             **self.extra_state,
         }
 
-    def _save(self, name: str, **extra: Any) -> None:
+    def _save(self, name: str, every_rank: bool = True, **extra: Any) -> None:
+        """Write checkpoint ``name`` on rank 0. With ``every_rank`` (every process calls it at the same
+        point) it also holds each process's RNG states: each rank draws its own dropout masks."""
+        ranks = distributed.all_gather_objects(rng_state()) if every_rank else None
         if self.runtime.main:
-            save_checkpoint(self.out_dir / name, {**self._state(), **extra})
+            save_checkpoint(self.out_dir / name, {**self._state(), **extra,
+                                                  **({"rng_per_rank": ranks} if ranks is not None else {})})
 
     def _resume(self, path: str) -> None:
         state = load_checkpoint(path)
@@ -160,8 +170,12 @@ class TrainingLoop:
         self.objective.load_state_dict(state)
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.best_score, self.history = state["best_score"], state["history"]
-        set_rng_state(state["rng"])
-        log_message(f"resumed from {path} at epoch {self.epoch}")
+        self.epoch_progress = state.get("epoch_progress")
+        per_rank = state.get("rng_per_rank")
+        same_group = per_rank is not None and len(per_rank) == distributed.world_size()
+        set_rng_state(per_rank[distributed.rank()] if same_group else state["rng"])
+        where = f", batch {self.epoch_progress['batches']}" if self.epoch_progress else ""
+        log_message(f"resumed from {path} at epoch {self.epoch}{where}")
 
     def _train_mode(self) -> None:
         self.net.train()
@@ -179,9 +193,16 @@ class TrainingLoop:
                 holder.set_epoch(epoch)
         totals = torch.zeros(4, dtype=torch.float64)
         bad: list[str] = []
+        done = 0
+        if self.epoch_progress is not None:
+            done, bad = self.epoch_progress["batches"], list(self.epoch_progress["bad"])
+            totals = torch.tensor(self.epoch_progress["totals"], dtype=torch.float64)
+            self.train_loader.sampler.skip_next(done * self.train_loader.batch_size)
+            self.epoch_progress = None
         bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False,
                    disable=not (self.cfg.progress and self.runtime.main), dynamic_ncols=True)
         for batch in bar:
+            done += 1
             bad.extend(batch["bad"])
             unpacked = self.adapter.unpack(batch, self.runtime)
             if unpacked is None:
@@ -197,6 +218,9 @@ class TrainingLoop:
                 for reporter in self.reporters:
                     reporter.step(self.global_step, loss=loss.item(), lr=lr, **{k: v.item() for k, v in terms.items()})
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+            every = self.cfg.checkpoint_every_steps
+            if every and self.global_step % every == 0:
+                self._save("last.pt", epoch_progress={"batches": done, "totals": totals.tolist(), "bad": bad})
         totals[3] = len(bad)
         totals = distributed.all_reduce_sum(totals.to(self.runtime.device)).cpu()
         bad = [item for part in distributed.all_gather_objects(bad) for item in part]
@@ -209,14 +233,14 @@ class TrainingLoop:
     def _check_bad(self, bad: list[str], bad_count: int, seen: int, epoch: int) -> None:
         if not bad_count:
             return
-        listed = "\n  ".join(bad[:MAX_LISTED_BAD]) + (f"\n  ... and {bad_count - MAX_LISTED_BAD} more"
-                                                      if bad_count > MAX_LISTED_BAD else "")
+        listed = "; ".join(bad[:MAX_LISTED_BAD]) + (f"; ... and {bad_count - MAX_LISTED_BAD} more"
+                                                   if bad_count > MAX_LISTED_BAD else "")
         fraction = bad_count / max(seen, 1)
         if fraction > self.max_bad_fraction:
             raise TooManyBadSamples(f"{bad_count} of {seen} videos ({100 * fraction:.1f} %) could not be read in "
                                     f"epoch {epoch + 1}, more than data.max_bad_fraction="
-                                    f"{self.max_bad_fraction}:\n  {listed}")
-        log_message(f"epoch {epoch + 1}: skipped {bad_count} unreadable video(s) of {seen}:\n  {listed}")
+                                    f"{self.max_bad_fraction}: {listed}")
+        log_message(f"epoch {epoch + 1}: skipped {bad_count} unreadable video(s) of {seen}: {listed}")
 
     def evaluate(self, loader=None) -> dict[str, Any]:
         """The evaluator's metrics on ``loader`` (default: the validation loader)."""
@@ -228,6 +252,15 @@ class TrainingLoop:
         """What ``best.pt`` maximises: the evaluator's key, negated when smaller is better."""
         value = record.get(f"val_{self.evaluator.key}")
         return None if value is None else (value if self.evaluator.maximize else -value)
+
+    def _save_interrupted(self) -> None:
+        try:
+            self._save("interrupted.pt", every_rank=False, interrupted=True)
+        except FileWriteError as exc:
+            log_message(f"stopped during epoch {self.epoch + 1}; {exc}")
+            return
+        log_message(f"stopped during epoch {self.epoch + 1}: weights saved to {self.out_dir / 'interrupted.pt'} "
+                    f"(train.resume=<that file> repeats epoch {self.epoch + 1}; last.pt holds the last checkpoint)")
 
     def fit(self) -> dict[str, Any]:
         """Train to ``schedule.epochs``; the last validation metrics, ``best_<key>`` and ``epochs``."""
@@ -250,12 +283,9 @@ class TrainingLoop:
                 self._save("last.pt")
                 if improved:
                     self._save("best.pt")
-        except BaseException:
-            if self.runtime.main and self.training:
-                self._save("interrupted.pt", interrupted=True)
-                log_message(f"stopped during epoch {self.epoch + 1}: weights saved to "
-                            f"{self.out_dir / 'interrupted.pt'} (train.resume=<that file> repeats epoch "
-                            f"{self.epoch + 1}; last.pt holds epoch {self.epoch})")
+        except BaseException as exc:
+            if self.runtime.main and self.training and not isinstance(exc, FileWriteError):
+                self._save_interrupted()
             raise
         finally:
             for reporter in self.reporters:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from vidaction.config import TrainConfig, save_config
 from vidaction.engine import distributed
+from vidaction.io import FileWriteError
 
 
 def log_message(message: str) -> None:
@@ -63,15 +64,30 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The generators' states as tensors and plain values, so a checkpoint holding them loads with
+    ``torch.load(weights_only=True)``: Python's Mersenne Twister words and NumPy's key as int64 tensors."""
+    version, words, gauss_next = random.getstate()
+    bit_generator, key, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    state = {"python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss_next": gauss_next},
+             "numpy": {"bit_generator": str(bit_generator), "key": torch.from_numpy(key.astype(np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore :func:`rng_state`'s generators; also takes the tuples of checkpoints written before the
+    states were plain data (``--trust-checkpoint`` loads those)."""
+    python, numpy_state = state["python"], state["numpy"]
+    if isinstance(python, dict):
+        python = (python["version"], tuple(python["state"].tolist()), python["gauss_next"])
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["bit_generator"], numpy_state["key"].numpy().astype(np.uint32), numpy_state["pos"],
+                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    random.setstate(python)
+    np.random.set_state(numpy_state)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -81,9 +97,12 @@ def prepare_run_folder(out_dir: str | Path, cfg: Any, class_names: Sequence[str]
     """Create ``out_dir`` on rank 0 with the resolved ``config.yaml`` and ``classes.txt``; its path."""
     out = Path(out_dir)
     if distributed.is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        (out / "classes.txt").write_text("\n".join(class_names) + "\n")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, out / "config.yaml")
+            (out / "classes.txt").write_text("\n".join(class_names) + "\n")
+        except OSError as exc:
+            raise FileWriteError(exc.errno, f"cannot write the run folder {out}: {exc.strerror or exc}") from exc
     return out
 
 

@@ -22,6 +22,7 @@ import torch
 
 from vidaction.config import ConfigError
 from vidaction.data.build import build_loader
+from vidaction.data.errors import VideoDecodeError
 from vidaction.data.detection_dataset import DetectionWindowDataset, collate_detection
 from vidaction.data.records import DetectionVideo
 from vidaction.data.feature_sidecar import FeatureSidecar, feature_path, write_features
@@ -107,7 +108,7 @@ def detect_video(checkpoint: str | Path, video: str | Path, features: str | Path
         detections, bad = predict_detections([model.to(device)], [loader], cfg.test, torch.device(device),
                                              {record.video_id: duration})
     if bad:
-        raise ConfigError(f"{video}: could not be read: {bad[0]}")
+        raise VideoDecodeError(video, bad[0].removeprefix(f"{video}: "))
     return VideoDetections(record.video_id, detections, duration, class_names)
 
 
@@ -130,7 +131,7 @@ def video_attention(checkpoint: str | Path, video: str | Path, features: str | P
         counts = np.zeros(steps)
         for batch in loader:
             if batch["input"] is None:
-                raise ConfigError(f"{video}: could not be read: {batch['bad'][0]}")
+                raise VideoDecodeError(video, batch["bad"][0].removeprefix(f"{video}: "))
             x, mask = batch["input"].to(device), batch["mask"].to(device)
             original = model.head_inputs(x)
             output = attention.attend(original, mask)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from vidaction.data.errors import AnnotationError
+from vidaction.data.formats.common import finite_number, load_json
 from vidaction.data.records import DetectionVideo
 from vidaction.evaluation.detection_map import (ANET_TIOU_THRESHOLDS, DetectionMetrics, average_precisions,
                                                 check_thresholds, detection_arrays, overlaps_regions, video_indices)
@@ -157,10 +157,6 @@ def ground_truth_arrays(ground_truth: Sequence[DetectionVideo], num_classes: int
     return video_index, gt_video, gt_label, gt_segments
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def read_results_json(path: str | Path, class_names: Sequence[str]) -> Detections:
     """An ActivityNet results file ``{"version", "results": {video: [{"label", "score", "segment"}]},
     "external_data"}`` -> ``Detections`` in file order, labels indexing ``class_names``.
@@ -170,10 +166,7 @@ def read_results_json(path: str | Path, class_names: Sequence[str]) -> Detection
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: results file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(path, exc.lineno, f"not valid JSON: {exc.msg}") from exc
+    data = load_json(path)
     if not isinstance(data, dict) or "results" not in data:
         raise AnnotationError(path, 0, "no 'results' field: an ActivityNet results file is "
                               "{'version': ..., 'results': {video_id: [{'label', 'score', 'segment'}]}, "
@@ -195,14 +188,13 @@ def read_results_json(path: str | Path, class_names: Sequence[str]) -> Detection
                 if key not in entry:
                     raise AnnotationError(path, 0, f"{where} has no '{key}'")
             label, score, segment = entry["label"], entry["score"], entry["segment"]
-            if label not in index:
+            if not isinstance(label, str) or label not in index:
                 close = difflib.get_close_matches(str(label), list(index), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise AnnotationError(path, 0, f"{where}.label {label!r} is not one of the {len(index)} classes{hint}")
-            if not _is_number(score) or not math.isfinite(score):
+            if not finite_number(score):
                 raise AnnotationError(path, 0, f"{where}.score must be a finite number, got {score!r}")
-            if (not isinstance(segment, list) or len(segment) != 2 or not all(map(_is_number, segment))
-                    or not all(map(math.isfinite, segment))):
+            if not isinstance(segment, list) or len(segment) != 2 or not all(map(finite_number, segment)):
                 raise AnnotationError(path, 0, f"{where}.segment must be [start, end] seconds, got {segment!r}")
             if segment[1] < segment[0]:
                 raise AnnotationError(path, 0, f"{where}.segment {segment}: end < start")

@@ -7,11 +7,20 @@ Our ResNets use torchvision's names, so conversion strips the TSM wrappers and m
 ``fc``. A classifier of another size is skipped with a note (fine-tuning); any other shape mismatch
 is reported, never loaded. Our own checkpoints of a training-time wrapper (HCML's backbone with its
 side branches) give the backbone's weights, so an HCML run can initialise a fine-tuning run.
+
+Every file is read by :func:`load_torch_file` with ``torch.load(weights_only=True)``: tensors and plain
+data (dict, list, tuple, str, int, float, bool, None) only, never code. A file holding other Python
+objects is refused (:class:`UnsafeCheckpointError`) unless it is read inside
+:func:`trusted_checkpoints` (the command line's ``--trust-checkpoint``), for checkpoints written by
+vidaction before its checkpoints held plain data only (NumPy RNG states).
 """
 
 from __future__ import annotations
 
 import pickle
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,6 +34,59 @@ CLASSIFIER_PREFIX = "fc."
 # Training-time wrappers (HCML's HCMLNet) hold the network as ``backbone.*`` beside side branches;
 # weights loaded from their checkpoints are the backbone's alone.
 TRAINING_WRAPPER_PREFIX = "backbone."
+# Whether checkpoints are read with full unpickling: set only inside ``trusted_checkpoints``.
+_trusted = False
+
+
+class UnsafeCheckpointError(ValueError):
+    """A file holding Python objects other than tensors and plain data: loading it could run code."""
+
+
+@contextmanager
+def trusted_checkpoints(trust: bool = True) -> Iterator[None]:
+    """Within the block (process-wide), read checkpoints with full unpickling when ``trust`` is set.
+
+    UNSAFE: unpickling runs whatever code the file names. Only for files you trust, such as
+    checkpoints written by vidaction before its checkpoints held plain data only; the command
+    line's ``--trust-checkpoint``.
+    """
+    global _trusted
+    previous, _trusted = _trusted, trust
+    try:
+        yield
+    finally:
+        _trusted = previous
+
+
+def load_torch_file(path: str | Path, mmap: bool = False) -> Any:
+    """The contents of a ``torch.save`` file on the CPU, read with ``weights_only=True`` (full
+    unpickling inside :func:`trusted_checkpoints`); ``mmap`` maps the tensors from the file.
+
+    Raises ``FileNotFoundError`` for a missing or unreadable file and :class:`UnsafeCheckpointError`,
+    naming the first forbidden object, for a file holding anything but tensors and plain data.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not _trusted, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        forbidden = re.search(r"GLOBAL [\w.]+", str(exc))
+        if forbidden is None or _trusted:
+            raise FileNotFoundError(f"{path}: not a loadable weights file ({_first_reason(exc)})") from exc
+        raise UnsafeCheckpointError(
+            f"{path} holds Python objects other than tensors and plain data ({forbidden.group()}); refusing to "
+            "load it. If you trust this file (a checkpoint written by vidaction before 2026-12), pass "
+            "--trust-checkpoint") from exc
+    except (RuntimeError, EOFError) as exc:
+        raise FileNotFoundError(f"{path}: not a loadable weights file ({_first_reason(exc)})") from exc
+
+
+def _first_reason(exc: BaseException) -> str:
+    """The line of torch's message that says what is wrong, without its advice on ``weights_only``."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    told = [line for line in lines[1:] if not line.startswith(("Please", "Check the documentation"))]
+    return (told or lines or [type(exc).__name__])[0]
 
 
 @dataclass
@@ -56,16 +118,7 @@ class LoadReport:
 
 def read_state_dict(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
     """A flat ``{name: tensor}`` and its detected format from a path or an in-memory checkpoint."""
-    if isinstance(source, (str, Path)):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint not found: {path}")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError) as exc:
-            raise FileNotFoundError(f"{path}: not a loadable weights file ({str(exc).splitlines()[0]})") from exc
-    else:
-        obj = source
+    obj = load_torch_file(source) if isinstance(source, (str, Path)) else source
     if not isinstance(obj, Mapping):
         raise FileNotFoundError(f"checkpoint holds a {type(obj).__name__}, not a state dict")
     if obj.get("format") == "vidaction" or ("model" in obj and isinstance(obj["model"], Mapping)):

@@ -38,12 +38,11 @@ Decisions:
 from __future__ import annotations
 
 import difflib
-import math
 from pathlib import Path
 from typing import Any
 
 from vidaction.data.errors import AnnotationError
-from vidaction.data.formats.common import load_json
+from vidaction.data.formats.common import finite_number, load_json
 from vidaction.data.records import DetectionVideo
 
 SUBSET_ALIASES = {"train": "training", "training": "training", "val": "validation", "validation": "validation",
@@ -57,15 +56,13 @@ def canonical_subset(name: str) -> str:
     return SUBSET_ALIASES.get(name, name)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _segment(path: Path, where: str, annotation: Any) -> tuple[float, float]:
     if not isinstance(annotation, dict) or "segment" not in annotation or "label" not in annotation:
         raise AnnotationError(path, 0, f"{where} must be an object with 'segment' and 'label', got {annotation!r}")
+    if not isinstance(annotation["label"], str):
+        raise AnnotationError(path, 0, f"{where}.label must be a string, got {annotation['label']!r}")
     segment = annotation["segment"]
-    if not isinstance(segment, list) or len(segment) != 2 or not all(map(_number, segment)):
+    if not isinstance(segment, list) or len(segment) != 2 or not all(map(finite_number, segment)):
         raise AnnotationError(path, 0, f"{where}.segment must be [start, end] finite seconds, got {segment!r}")
     start, end = float(segment[0]), float(segment[1])
     if start < 0 or end < start:
@@ -131,10 +128,10 @@ def read_anet_style_json(path: str | Path, subset: str, class_names: list[str] |
         for i, region in enumerate(extra):
             ambiguous.append(_segment(path, f"database[{video!r}].ambiguous[{i}]", {"segment": region, "label": ""}))
         duration = entry.get("duration")
-        if duration is not None and (not _number(duration) or duration < 0):
+        if duration is not None and (not finite_number(duration) or duration < 0):
             raise AnnotationError(path, 0, f"database[{video!r}].duration must be a number >= 0, got {duration!r}")
         fps = entry.get("fps")
-        if fps is not None and (not _number(fps) or fps <= 0):
+        if fps is not None and (not finite_number(fps) or fps <= 0):
             raise AnnotationError(path, 0, f"database[{video!r}].fps must be a positive number, got {fps!r}")
         meta = {key: entry[key] for key in ("resolution", "url") if key in entry}
         meta["file_stem"] = file_prefix + video

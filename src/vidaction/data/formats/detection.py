@@ -30,8 +30,9 @@ def detection_format(path: str | Path) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise AnnotationError(path, 0, "neither a THUMOS14 annotation folder nor an ActivityNet-style JSON "
                               "with a 'database' object")
-    labels = {a.get("label") for v in data["database"].values() if isinstance(v, dict)
-              for a in v.get("annotations", []) if isinstance(a, dict)}
+    labels = {a["label"] for v in data["database"].values() if isinstance(v, dict)
+              and isinstance(v.get("annotations"), list) for a in v["annotations"]
+              if isinstance(a, dict) and isinstance(a.get("label"), str)}
     known = set(THUMOS14_CLASSES) | {AMBIGUOUS}
     return "thumos14" if labels and labels <= known else "activitynet"
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidaction.data.errors import AnnotationError
-from vidaction.data.formats.common import read_lines
+from vidaction.data.formats.common import parse_index, read_lines
 from vidaction.data.records import VideoRecord
+
+MAX_INTEGER_CLASSES = 100_000
+"""Integer labels without a class-name file make ``max + 1`` classes; a larger label is taken for a typo."""
 
 
 def _split_line(path: str | Path, number: int, line: str) -> tuple[str, str]:
@@ -23,8 +26,10 @@ def _split_line(path: str | Path, number: int, line: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _is_index(text: str) -> bool:
-    return text.lstrip("-").isdigit()
+def _index(text: str) -> int | None:
+    """The integer label ``text`` (ASCII digits, maybe negative); ``None`` for a class name."""
+    value = parse_index(text.removeprefix("-"))
+    return None if value is None else -value if text.startswith("-") else value
 
 
 def read_filelist(path: str | Path, root: str | Path, class_names: list[str]) -> list[VideoRecord]:
@@ -33,8 +38,8 @@ def read_filelist(path: str | Path, root: str | Path, class_names: list[str]) ->
     records = []
     for number, line in read_lines(path):
         video, label_text = _split_line(path, number, line)
-        if _is_index(label_text):
-            label = int(label_text)
+        label = _index(label_text)
+        if label is not None:
             if not 0 <= label < len(class_names):
                 raise AnnotationError(path, number, f"label {label} outside [0, {len(class_names)})")
         elif label_text in index:
@@ -50,6 +55,11 @@ def filelist_class_names(train_list: str | Path, class_file: str | Path | None =
     if class_file:
         return [line for _, line in read_lines(class_file)]
     labels = [_split_line(train_list, number, line)[1] for number, line in read_lines(train_list)]
-    if labels and all(_is_index(label) for label in labels):
-        return [str(i) for i in range(max(int(label) for label in labels) + 1)]
-    return sorted({label for label in labels if not _is_index(label)})
+    indices = [_index(label) for label in labels]
+    if labels and None not in indices:
+        if max(indices) >= MAX_INTEGER_CLASSES:
+            number = next(n for (n, _), i in zip(read_lines(train_list), indices) if i == max(indices))
+            raise AnnotationError(train_list, number, f"label {max(indices)}: integer labels name classes "
+                                  f"0..{MAX_INTEGER_CLASSES - 1}; give a class-name file for more")
+        return [str(i) for i in range(max(indices) + 1)]
+    return sorted({label for label, index in zip(labels, indices) if index is None})

@@ -45,7 +45,7 @@ def read_kinetics(annotations: str | Path, root: str | Path, subset: str,
             raise AnnotationError(path, number, f"unknown class {label_name!r} (not in train.csv)")
         try:
             start, end = int(float(row["time_start"])), int(float(row["time_end"]))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise AnnotationError(path, number, "time_start/time_end must be numbers") from exc
         relative = _video_path(template, split=row.get("split") or subset, label=label_name,
                                youtube_id=row["youtube_id"], time_start=start, time_end=end)

@@ -46,7 +46,7 @@ def read_sthv2(annotations: str | Path, root: str | Path, subset: str,
     labels = load_json(labels_path)
     try:
         by_index = {int(v): k for k, v in labels.items()}
-    except (AttributeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise AnnotationError(labels_path, 0, "expected {\"<class>\": \"<index>\"}") from exc
     if sorted(by_index) != list(range(len(labels))):
         raise AnnotationError(labels_path, 0, f"class indices must be 0..{len(labels) - 1}, each once")
@@ -60,6 +60,11 @@ def read_sthv2(annotations: str | Path, root: str | Path, subset: str,
     for position, item in enumerate(entries):
         if not isinstance(item, dict) or "id" not in item or "template" not in item:
             raise AnnotationError(path, 0, f"entry {position} lacks 'id' or 'template'")
+        if not isinstance(item["template"], str):
+            raise AnnotationError(path, 0, f"entry {position}: 'template' must be a string, got {item['template']!r}")
+        if isinstance(item["id"], bool) or not isinstance(item["id"], (str, int)) or not str(item["id"]).isprintable():
+            raise AnnotationError(path, 0, f"entry {position}: 'id' must be a number or a printable string, "
+                                  f"got {item['id']!r}")
         name = item["template"].replace("[", "").replace("]", "")
         if name not in index:
             raise AnnotationError(path, 0, f"entry {position} (id {item['id']}): unknown class {name!r}")

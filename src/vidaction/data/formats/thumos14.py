@@ -88,6 +88,11 @@ def _folder_classes(folder: Path, suffix: str) -> list[str]:
             fields = line.split()
             if len(fields) != 2 or not fields[0].isdigit():
                 raise AnnotationError(class_list, number, f"expected 'class_id ClassName', got {line!r}")
+            if fields[1] in names:
+                raise AnnotationError(class_list, number, f"class {fields[1]!r} listed twice")
+            if not fields[1].isprintable() or "/" in fields[1] or len(fields[1].encode()) > 200:
+                raise AnnotationError(class_list, number, f"class name {fields[1]!r} cannot name a "
+                                      f"'<Class>_{suffix}.txt' file")
             names.append(fields[1])
         return names
     pattern = re.compile(rf"(.+)_{suffix}\.txt")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidaction.data.errors import AnnotationError
-from vidaction.data.formats.common import read_lines
+from vidaction.data.formats.common import parse_index, read_lines
 from vidaction.data.records import VideoRecord
 
 
@@ -20,7 +20,7 @@ def read_class_index(path: str | Path) -> list[str]:
     names: dict[int, str] = {}
     for number, line in read_lines(path):
         parts = line.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or parse_index(parts[0]) is None:
             raise AnnotationError(path, number, f"expected '<index> <ClassName>', got {line!r}")
         names[int(parts[0])] = parts[1]
     if sorted(names) != list(range(1, len(names) + 1)):
@@ -43,7 +43,7 @@ def read_ucf101(annotations: str | Path, root: str | Path, split: int,
         if folder not in index:
             raise AnnotationError(list_file, number, f"unknown class {folder!r} (not in classInd.txt)")
         label = index[folder]
-        if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        if len(parts) > 2 or (len(parts) == 2 and parse_index(parts[1]) is None):
             raise AnnotationError(list_file, number, f"expected '<Class>/<video> [label]', got {line!r}")
         if len(parts) == 2 and int(parts[1]) - 1 != label:
             raise AnnotationError(list_file, number, f"label {parts[1]} disagrees with folder {folder!r} "

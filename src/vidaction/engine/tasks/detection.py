@@ -85,10 +85,10 @@ def build_detection_dataset(cfg: DetectionDataConfig, split: str, class_names: l
                                      boundary_tolerance=cfg.boundary_tolerance, seed=seed, skip_bad=True,
                                      boundary_contrast=boundary_contrast)
     if dataset.bad_videos:
-        listed = "\n  ".join(dataset.bad_videos[:10])
-        message = f"{len(dataset.bad_videos)} of {len(videos)} {split} videos cannot be read:\n  {listed}"
+        listed = "; ".join(dataset.bad_videos[:10])
+        message = f"{len(dataset.bad_videos)} of {len(videos)} {split} videos cannot be read: {listed}"
         if len(dataset.bad_videos) > cfg.max_bad_fraction * len(videos):
-            raise TooManyBadSamples(f"{message}\nmore than data.max_bad_fraction={cfg.max_bad_fraction}")
+            raise TooManyBadSamples(f"{message}; more than data.max_bad_fraction={cfg.max_bad_fraction}")
         if distributed.is_main_process():
             print(f"vidaction: warning: {message}", flush=True)
     if not len(dataset):

@@ -109,8 +109,8 @@ def recognition_parts(cfg: ExperimentConfig, log=print, stage: int | None = None
     if weights is not None and not weights.is_file():
         raise FileNotFoundError(f"model.pretrained: no weights file at {weights}")
     seed_everything(cfg.train.seed + distributed.rank())
-    train_set, class_names = build_dataset(cfg.data, "train")
-    val_set, _ = build_dataset(cfg.data, "val")
+    train_set, class_names = build_dataset(cfg.data, "train", seed=cfg.train.seed)
+    val_set, _ = build_dataset(cfg.data, "val", seed=cfg.train.seed)
     num_classes = cfg.model.num_classes or num_classes_of(class_names)
     hcml = cfg.recipe.name in HCML_RECIPES
     model = build_hcml(cfg, num_classes) if hcml else build_model(cfg.model, num_classes, cfg.data.num_frames,
