@@ -132,6 +132,34 @@ def gaf_config():
     return detection_gaf_config
 
 
+def write_detection_config(path: Path, dataset: Path, out_dir: Path, gaf: bool = False) -> Path:
+    """A one-epoch config file of the small feature detector on ``dataset`` (``detection_dataset``),
+    with the small GAF when ``gaf``; JSON, which the YAML loader reads."""
+    import json
+
+    config = {
+        "task": "detection",
+        "data": {"annotations": str(dataset / "annotations"), "root": str(dataset / "features"),
+                 "media_template": "{}.npy", "class_names": str(dataset / "annotations" / "classes.txt"),
+                 "input": "features", "feature_channels": 32, "window": 32, "train_stride": 16, "test_stride": 16,
+                 "batch_size": 4, "num_workers": 0, "pin_memory": False},
+        "model": {"backbone": "", "channels": 32, "proposal_channels": 16, "frame_channels": 16, "num_levels": 3,
+                  "norm_groups": 8, **({"attention": "gaf", "attention_options": dict(SMALL_GAF)} if gaf else {})},
+        "optim": {"name": "adamw", "lr": 0.003},
+        "schedule": {"epochs": 1},
+        "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False},
+        "test": {"tiou_thresholds": [0.3, 0.5]},
+    }
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def detection_config_file():
+    """``detection_config_file(path, dataset, out_dir, gaf=False) -> path``: :func:`write_detection_config`."""
+    return write_detection_config
+
+
 def write_egogesture_labels(root, subject, scene, group, text, name="Group{}.csv", encoding="utf-8") -> Path:
     """One EgoGesture label file ``subjectNN/SceneS/GroupG.csv`` under ``root``."""
     path = root / f"subject{subject:02d}" / f"Scene{scene}" / name.format(group)

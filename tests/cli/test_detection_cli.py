@@ -13,35 +13,8 @@ import pytest
 from PIL import Image
 
 
-def write_config(path, dataset, out_dir):
-    path.write_text(json.dumps({
-        "task": "detection",
-        "data": {"annotations": str(dataset / "annotations"), "root": str(dataset / "features"),
-                 "media_template": "{}.npy", "class_names": str(dataset / "annotations" / "classes.txt"),
-                 "input": "features", "feature_channels": 32, "window": 32, "train_stride": 16, "test_stride": 16,
-                 "batch_size": 4, "num_workers": 0, "pin_memory": False},
-        "model": {"backbone": "", "channels": 32, "proposal_channels": 16, "frame_channels": 16, "num_levels": 3,
-                  "norm_groups": 8},
-        "optim": {"name": "adamw", "lr": 0.003},
-        "schedule": {"epochs": 1},
-        "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False},
-        "test": {"tiou_thresholds": [0.3, 0.5]},
-    }))
-    return path
-
-
-def write_gaf_config(path, dataset, out_dir):
-    """The small detector's config with a small GAF."""
-    config = json.loads(write_config(path, dataset, out_dir).read_text())
-    config["model"].update(attention="gaf", attention_options={"attention_channels": 32, "norm_groups": 8,
-                                                               "cvae_channels": 16, "cvae_hidden": 32,
-                                                               "latent_size": 8})
-    path.write_text(json.dumps(config))
-    return path
-
-
-def test_train_then_detect_one_video_with_a_timeline(detection_dataset, tmp_path, cli):
-    config = write_config(tmp_path / "detector.yaml", detection_dataset, tmp_path / "run")
+def test_train_then_detect_one_video_with_a_timeline(detection_dataset, detection_config_file, tmp_path, cli):
+    config = detection_config_file(tmp_path / "detector.yaml", detection_dataset, tmp_path / "run")
     trained = json.loads(cli("train", config).stdout.strip().splitlines()[-1])
     assert {"mAP@0.3", "mAP@0.5", "average_mAP"} <= trained.keys()
     tested = json.loads(cli("test", config, f"checkpoint={tmp_path / 'run' / 'last.pt'}").stdout.splitlines()[-1])
@@ -76,8 +49,8 @@ def test_detection_demo_prints_the_map_table(tmp_path, cli):
         assert (tmp_path / "runs" / name).is_file(), name
 
 
-def test_visualize_features_of_a_gaf_detector(detection_dataset, tmp_path, cli):
-    cli("train", write_gaf_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "gaf"))
+def test_visualize_features_of_a_gaf_detector(detection_dataset, detection_config_file, tmp_path, cli):
+    cli("train", detection_config_file(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "gaf", gaf=True))
     video = sorted((detection_dataset / "videos").glob("video_test_*.mp4"))[0]
     proc = cli("visualize-features", tmp_path / "gaf" / "last.pt", video, "--out", tmp_path / "features.png",
                "--gt", detection_dataset / "annotations")
@@ -89,8 +62,9 @@ def test_visualize_features_of_a_gaf_detector(detection_dataset, tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, tmp_path, cli):
-    write_gaf_config(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "ddp")
+def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, detection_config_file, tmp_path,
+                                                            cli):
+    detection_config_file(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "ddp", gaf=True)
     torchrun = Path(sys.executable).with_name("torchrun")
     proc = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "vidaction.cli.main", "train",
                            str(tmp_path / "gaf.yaml")], capture_output=True, text=True, timeout=600,

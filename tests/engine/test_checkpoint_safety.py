@@ -32,39 +32,17 @@ def recognition_overrides(dataset: Path, out_dir: Path, epochs: int = 1) -> list
             f"train.out_dir={out_dir}"]
 
 
-def detection_config(path: Path, dataset: Path, out_dir: Path, gaf: bool = False) -> Path:
-    config = {
-        "task": "detection",
-        "data": {"annotations": str(dataset / "annotations"), "root": str(dataset / "features"),
-                 "media_template": "{}.npy", "class_names": str(dataset / "annotations" / "classes.txt"),
-                 "input": "features", "feature_channels": 32, "window": 32, "train_stride": 16, "test_stride": 16,
-                 "batch_size": 4, "num_workers": 0, "pin_memory": False},
-        "model": {"backbone": "", "channels": 32, "proposal_channels": 16, "frame_channels": 16, "num_levels": 3,
-                  "norm_groups": 8},
-        "optim": {"name": "adamw", "lr": 0.003},
-        "schedule": {"epochs": 1},
-        "train": {"out_dir": str(out_dir), "progress": False, "tensorboard": False},
-        "test": {"tiou_thresholds": [0.3, 0.5]},
-    }
-    if gaf:
-        config["model"].update(attention="gaf", attention_options={"attention_channels": 32, "norm_groups": 8,
-                                                                   "cvae_channels": 16, "cvae_hidden": 32,
-                                                                   "latent_size": 8})
-    path.write_text(json.dumps(config))
-    return path
-
-
 @pytest.fixture(scope="module")
-def runs(motion_dataset, detection_dataset, tmp_path_factory, cli):
+def runs(motion_dataset, detection_dataset, detection_config_file, tmp_path_factory, cli):
     """One epoch each: a recognition run, W3's MFR (teacher and student), a detector and a GAF detector."""
     root = tmp_path_factory.mktemp("safety")
     config = root / "recognition.yaml"
     config.write_text("data:\n  format: ucf101\n")
     cli("train", config, *recognition_overrides(motion_dataset, root / "recognition"))
     cli("train", config, *recognition_overrides(motion_dataset, root / "mfr"), "recipe.name=mfr")
-    detector = detection_config(root / "detector.yaml", detection_dataset, root / "detector")
+    detector = detection_config_file(root / "detector.yaml", detection_dataset, root / "detector")
     cli("train", detector)
-    cli("train", detection_config(root / "gaf.yaml", detection_dataset, root / "gaf", gaf=True))
+    cli("train", detection_config_file(root / "gaf.yaml", detection_dataset, root / "gaf", gaf=True))
     return {"root": root, "config": config, "detector_config": detector}
 
 

@@ -127,13 +127,16 @@ def start_and_kill(command, out_dir, steps, rng, cwd):
 
 
 KILLED_RUNS = ["recognition", "detection", "gaf", "mfr"]
+# Trials per kind of run; benchmarks/fault_tolerance.py raises it for a longer soak.
+KILL_TRIALS = int(os.environ.get("VIDACTION_KILL_TRIALS", "1"))
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("trial", range(KILL_TRIALS))
 @pytest.mark.parametrize("kind", KILLED_RUNS)
-def test_kill_9_at_a_random_moment_then_resume_is_bit_exact(kind, motion_dataset, detection_dataset, feature_config,
-                                                           gaf_config, tmp_path):
-    rng = random.Random(KILLED_RUNS.index(kind))
+def test_kill_9_at_a_random_moment_then_resume_is_bit_exact(kind, trial, motion_dataset, detection_dataset,
+                                                           feature_config, gaf_config, tmp_path):
+    rng = random.Random(100 * trial + KILLED_RUNS.index(kind))
     if kind == "recognition":
         make = lambda out: recognition_config(motion_dataset, out)  # noqa: E731
     elif kind == "mfr":
