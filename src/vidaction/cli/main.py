@@ -1,15 +1,16 @@
 """``vidaction`` command line: one sub-command per module, each thin (parse, build, call, print).
 
 Errors a user can fix (a bad config key, a missing annotation file, an unreadable video, an unknown
-model, a checkpoint holding Python objects other than tensors and plain data) end with a one-line
-``vidaction: error: ...`` on stderr and exit status 2, no traceback. Checkpoints are read as data
-unless the command was given ``--trust-checkpoint``.
+model, a checkpoint holding Python objects other than tensors and plain data, published weights
+that cannot be downloaded) end with a one-line ``vidaction: error: ...`` on stderr and exit status 2,
+no traceback. Checkpoints are read as data unless the command was given ``--trust-checkpoint``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from vidaction import __version__
@@ -32,6 +33,7 @@ COMMANDS = {
     "extract-flow": "extract_flow",
     "detect": "detect",
     "visualize-features": "visualize_features",
+    "weights": "weights",
 }
 
 
@@ -53,11 +55,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from vidaction.config import ConfigError
     from vidaction.data.errors import AnnotationError, VideoDecodeError
     from vidaction.engine.loop import TooManyBadSamples
+    from vidaction.models.hub import WeightsError
     from vidaction.models.pretrained import UnsafeCheckpointError
     from vidaction.models.registry import ModelNotFoundError
 
     return (ConfigError, AnnotationError, VideoDecodeError, TooManyBadSamples, ModelNotFoundError,
-            FileNotFoundError, UnsafeCheckpointError)
+            FileNotFoundError, UnsafeCheckpointError, WeightsError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vidaction: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (``vidaction weights list | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from vidaction.io import atomic_torch_save
+from vidaction.models.hub import is_weights_name
 
 CLASSIFIER_PREFIX = "fc."
 # Training-time wrappers (HCML's HCMLNet) hold the network as ``backbone.*`` beside side branches;
@@ -157,8 +158,12 @@ def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], st
 
     ``strict=True`` raises ``ValueError`` (with the report) unless every key matched. A wrapper that
     holds its backbone as ``trunk`` (GAF's recognition models) takes a backbone's own weights into
-    the trunk: keys without the ``trunk.`` prefix load there.
+    the trunk: keys without the ``trunk.`` prefix load there. A name of published weights
+    (:mod:`vidaction.models.hub`, e.g. ``"tsm_r50.kinetics400_8f"``, or ``"imagenet"`` for the
+    model's family) is fetched to torch hub's cache first; 2D ImageNet ResNets are inflated for 3D models.
     """
+    if is_weights_name(source):
+        source = named_weights(model, source)
     state, source_format = read_state_dict(source)
     trunk = getattr(model, "trunk", None)
     if isinstance(trunk, nn.Module) and state and not any(key.startswith("trunk.") for key in state):
@@ -193,6 +198,20 @@ def load_pretrained(model: nn.Module, source: str | Path | Mapping[str, Any], st
     if strict and not report.clean:
         raise ValueError(f"checkpoint does not match the model:\n{report}")
     return report
+
+
+def named_weights(model: nn.Module, name: str) -> Path | dict[str, torch.Tensor]:
+    """The verified cached file of published weights ``name`` for ``model`` (downloaded if needed),
+    or its 2D ResNet weights inflated to ``model``'s 3D kernels."""
+    from vidaction.models.hub import fetch_weights, get_weights
+
+    entry = get_weights(name, getattr(model, "arch", {}).get("name"))
+    path = fetch_weights(entry.name)
+    if not entry.inflate:
+        return path
+    from vidaction.models.backbones.video_resnet import inflate_2d_state_dict
+
+    return inflate_2d_state_dict(path, model)
 
 
 def convert_checkpoint(src: str | Path, dst: str | Path, arch: str, num_classes: int, num_frames: int) -> LoadReport:

@@ -32,6 +32,7 @@ from vidaction.engine.tasks.parts import RunParts
 from vidaction.evaluation.detection_map import ANET_TIOU_THRESHOLDS, THUMOS14_TIOU_THRESHOLDS
 from vidaction.models import create_model, create_model_from_arch, load_pretrained
 from vidaction.models.detector import TemporalDetector
+from vidaction.models.hub import fetch_weights, get_weights, is_weights_name
 
 SPLITS = ("train", "val")
 
@@ -124,7 +125,13 @@ def build_detector(cfg: DetectorConfig, data: DetectionDataConfig, num_classes: 
     except ValueError as exc:
         raise ConfigError(f"the detector cannot be built with these options: {exc}") from exc
     if frames and cfg.backbone_pretrained:
-        report = load_pretrained(model.backbone, cfg.backbone_pretrained)
+        weights = cfg.backbone_pretrained  # a file or published weights (``imagenet``: the backbone's)
+        if is_weights_name(weights):
+            weights = get_weights(weights, cfg.backbone).name
+            if distributed.is_main_process():  # one download; the other processes read the cache
+                fetch_weights(weights)
+            distributed.barrier()
+        report = load_pretrained(model.backbone, weights)
         if report.mismatched or report.missing:
             raise ConfigError(f"model.backbone_pretrained {cfg.backbone_pretrained} does not fit "
                               f"{cfg.backbone}:\n{report}")

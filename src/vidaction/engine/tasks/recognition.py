@@ -26,6 +26,7 @@ from vidaction.engine.runtime import seed_everything
 from vidaction.engine.tasks.parts import RunParts
 from vidaction.models import ModelNotFoundError, create_model, create_model_from_arch, load_pretrained
 from vidaction.models.generative.gaf_classifier import GAFClassifier
+from vidaction.models.hub import fetch_weights, get_weights, is_weights_name
 from vidaction.models.motion.hcml import HCMLNet
 from vidaction.models.registry import model_options
 
@@ -106,7 +107,12 @@ def recognition_parts(cfg: ExperimentConfig, log=print, stage: int | None = None
     """One run's parts. For the HCML recipes, ``stage`` picks a self-supervised stage of the
     progressive phase (``None``: the joint loss) and ``init`` a checkpoint of a previous stage."""
     weights = Path(cfg.model.pretrained).expanduser() if cfg.model.pretrained and init is None else None
-    if weights is not None and not weights.is_file():
+    if weights is not None and is_weights_name(cfg.model.pretrained):
+        weights = get_weights(cfg.model.pretrained, cfg.model.name).name
+        if distributed.is_main_process():  # one download, before the datasets are built
+            fetch_weights(weights)
+        distributed.barrier()
+    elif weights is not None and not weights.is_file():
         raise FileNotFoundError(f"model.pretrained: no weights file at {weights}")
     seed_everything(cfg.train.seed + distributed.rank())
     train_set, class_names = build_dataset(cfg.data, "train", seed=cfg.train.seed)
