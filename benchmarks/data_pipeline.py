@@ -8,7 +8,11 @@ then for 1 and 2 workers measures
     the same 8 indices as RGB arrays; nothing else (no crop, no float conversion), in 1 process or a
     pool of 2.
 Each row is the median of ``--repeats`` timed passes over all videos after one warm-up pass.
-Run: python benchmarks/data_pipeline.py [--videos 32] [--repeats 5] [--thread-type SLICE]
+A second table: sparse TSN sampling (8 segment centres) of one long video (``--long-seconds`` of
+the same scene, H.264 with x264's default keyframe interval of 250 frames), read by VideoReader
+with its seeks between far-apart frames (``sparse_seek``), by VideoReader seeking once and
+decoding through, and by bare PyAV decoding every frame; one process, frames only.
+Run: python benchmarks/data_pipeline.py [--videos 32] [--repeats 5] [--thread-type SLICE] [--long-seconds 60]
 """
 
 from __future__ import annotations
@@ -81,6 +85,31 @@ def write_videos(folder: Path, count: int) -> list[str]:
     return [str(path) for path in paths]
 
 
+def write_long_video(path: Path, seconds: int, fps: int = 25) -> str:
+    """The scene for ``seconds``, encoded frame by frame (x264 defaults: a keyframe every 250 frames)."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width, stream.pix_fmt = HEIGHT, WIDTH, "yuv420p"
+        for t in range(seconds * fps):
+            frame = av.VideoFrame.from_ndarray(scene(t, rng), format="rgb24")
+            frame.pts = t
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def sparse_rows(folder: Path, seconds: int, repeats: int) -> list[tuple[str, float]]:
+    """Clips/s of 8-segment TSN test sampling over one long video, for each way of reading it."""
+    path = write_long_video(folder / "long.mp4", seconds)
+    num_frames = VideoReader(path).num_frames
+    indices = SegmentSampler(8, train=False)(num_frames, np.random.default_rng(0))[0]
+    ways = {"vidaction, seeking between frames": lambda: VideoReader(path).get_frames(indices),
+            "vidaction, one seek then decoding through": lambda: VideoReader(path, sparse_seek=False).get_frames(indices),
+            "bare PyAV decode-all": lambda: bare_decode((path, indices))}
+    return [(name, clips_per_second(run, 1, repeats)) for name, run in ways.items()]
+
+
 def clips_per_second(run, count: int, repeats: int) -> float:
     run()
     rates = []
@@ -97,6 +126,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--thread-type", default="SLICE", choices=["SLICE", "AUTO", "FRAME", "NONE"],
                         help="FFmpeg decoder threading of vidaction's VideoReader")
+    parser.add_argument("--long-seconds", type=int, default=60, help="length of the sparse-sampling video")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vidaction-bench-") as tmp:
         paths = write_videos(Path(tmp), args.videos)
@@ -118,6 +148,7 @@ def main() -> None:
                 with Pool(workers) as pool:
                     bare = clips_per_second(lambda: pool.map(bare_decode, jobs), len(paths), args.repeats)
             rows.append((workers, ours, bare))
+        sparse = sparse_rows(Path(tmp), args.long_seconds, args.repeats)
     print(f"environment: {environment()}")
     print(f"{args.videos} videos of {NUM_FRAMES} frames at {WIDTH}x{HEIGHT} (H.264), 8 frames per clip at 224x224, "
           f"reader thread_type={args.thread_type}; median of {args.repeats} passes after a warm-up pass")
@@ -126,6 +157,14 @@ def main() -> None:
     print("|---|---|---|---|")
     for workers, ours, bare in rows:
         print(f"| {workers} | {ours:.1f} | {bare:.1f} | {ours / bare:.2f} |")
+    print()
+    print(f"sparse sampling: 8 TSN frames of one {args.long_seconds}-s video ({args.long_seconds * 25} frames, "
+          f"{WIDTH}x{HEIGHT}, H.264 keyframe every 250), 1 process")
+    print()
+    print("| reader | clips/s | x bare decode-all |")
+    print("|---|---|---|")
+    for name, rate in sparse:
+        print(f"| {name} | {rate:.2f} | {rate / sparse[-1][1]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -31,13 +31,14 @@ def frame_ids(frames) -> list[int]:
 
 
 def encode(path: Path, frames: np.ndarray, pts: list[int] | None = None, codec: str = "libx264", rate: int = 25,
-           options: dict[str, str] | None = None, container_options: dict[str, str] | None = None) -> Path:
+           options: dict[str, str] | None = None, container_options: dict[str, str] | None = None,
+           pix_fmt: str = "yuv420p") -> Path:
     """Write ``frames`` with PyAV, frame ``i`` at ``pts[i]`` (default ``i``) in time base ``1/rate``."""
     time_base = Fraction(1, rate)
     with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.codec_context.time_base = time_base
         stream.options = options or {}
         for i, image in enumerate(frames):
@@ -83,3 +84,24 @@ def ucf_tree(tmp_path_factory) -> Path:
     (annotations / "trainlist01.txt").write_bytes(_crlf(train))
     (annotations / "testlist01.txt").write_bytes(_crlf(test))
     return root
+
+
+def decode_all(path: Path) -> np.ndarray:
+    """Every frame PyAV outputs decoding ``path`` in order, ``(T, H, W, 3) uint8``: the reference."""
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def remux(source: Path, path: Path, retime) -> Path:
+    """``source``'s video packets in a new container, packet ``k`` (decode order, timestamps shifted to
+    start at 0) getting ``(pts, dts) = retime(k, pts, dts)``."""
+    with av.open(str(source)) as reader, av.open(str(path), "w") as writer:
+        stream = reader.streams.video[0]
+        copy = writer.add_stream_from_template(stream)
+        packets = [packet for packet in reader.demux(stream) if packet.dts is not None]
+        base = packets[0].dts
+        for k, packet in enumerate(packets):
+            packet.pts, packet.dts = retime(k, packet.pts - base, packet.dts - base)
+            packet.stream = copy
+            writer.mux(packet)
+    return path

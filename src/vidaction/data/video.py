@@ -1,24 +1,37 @@
-"""Frame-accurate random access to video files with PyAV.
+"""Frame-accurate random access to video files with PyAV: ``get_frames`` returns
+``(len(indices), H, W, 3) uint8`` RGB.
 
-Frames are indexed in presentation order: the reader demuxes the packets once, without decoding,
-and sorts their timestamps, so frame ``i`` is the ``i``-th frame shown, also for variable frame rate
-and reordered (B-) frames. ``get_frames`` seeks to the last keyframe at or before the first wanted
-frame and decodes forward. Demuxers disagree on what a seek timestamp means (MP4 and Matroska seek
-by presentation time, AVI by decoding time), so a seek that lands after the wanted frame is retried
-at the keyframe's decoding time and finally from the start of the file.
+Frame ``i`` is the ``i``-th picture the decoder outputs when it decodes the whole file in order
+(its display order). Where the container's timestamps can be trusted the reader numbers frames
+without decoding: it demuxes the packets once and sorts their presentation timestamps
+(:mod:`vidaction.data.video_index`), which also serves variable frame rate and B-frames, and
+``get_frames`` seeks to the last keyframe at or before the first wanted frame and decodes forward.
+Demuxers disagree on what a seek timestamp means (MP4 and Matroska seek by presentation time, AVI
+by decoding time), so a seek that lands after the wanted frame is retried at the keyframe's
+decoding time and finally from the start of the file.
 
-Truncation is an error, never a shorter video: a container that lists more frames than it holds,
-a WebM/Matroska video track whose ``DURATION`` tag states more time than its packets span (by more
-than two frames), or a stream that stops decoding before a wanted frame, raises
-:class:`VideoDecodeError` with a ``truncated: ...`` reason. A Matroska file without that tag (e.g.
-recorded live) states neither count nor duration, so its truncation cannot be told from a shorter
-video. A still image (PNG, JPEG, ... whatever its file name) is not a video: FFmpeg would read it
-as one frame, the reader refuses it.
+Timestamps are not trusted when the index shows them wrong (missing, shared, shown before decoded,
+reordered beyond a decoder's reach, DivX-style packed B-frames), or when the decoder contradicts
+them: it outputs a picture whose timestamp is not in the index or not the one after the previous
+picture's, or it reaches the end of the stream
+without error and without a wanted frame (B-frames muxed without composition offsets, DivX/XviD
+packed B-frames in AVI). The reader then warns once, counts the frames by decoding the whole file
+and numbers them in decode order, as players do; such a file is read from its start every time.
+
+Truncation is an error, an overstated header is not. Truncated: the file stops inside a packet
+(the demuxer returns it short), a WebM/Matroska track's ``DURATION`` tag states more time than its
+packets span (by more than two frames), or the decoder fails before a wanted frame; these raise
+:class:`VideoDecodeError` with a ``truncated: ...`` reason. Overstated: the header lists more frames
+than the file's complete packets (an AVI header claiming 2^31 frames, a file cut at a packet
+boundary); the frames that are there are read and a warning names the file. A Matroska file
+without that tag (e.g. recorded live) states neither count nor duration, so its truncation at a
+packet boundary cannot be told from a shorter video. A still image (PNG, JPEG, ... whatever its
+file name) is not a video: FFmpeg would read it as one frame, the reader refuses it.
 """
 
 from __future__ import annotations
 
-import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +40,7 @@ import av
 import numpy as np
 
 from vidaction.data.errors import VideoDecodeError
+from vidaction.data.video_index import PacketIndex, index_packets, stated_duration
 
 
 class _Decoded(NamedTuple):
@@ -36,6 +50,10 @@ class _Decoded(NamedTuple):
     error: av.FFmpegError | None
 
 
+class _Unreliable(Exception):
+    """The decoder contradicts the packet timestamps."""
+
+
 class VideoReader:
     """Random access to the RGB frames of one video file.
 
@@ -43,12 +61,15 @@ class VideoReader:
     item and safe to use in forked DataLoader workers. ``thread_type`` is FFmpeg's decoder
     threading; the default ``"SLICE"`` (FFmpeg's own) beat ``"AUTO"`` (frame threads too) on a
     2-core machine for one clip, 30 vs 41 ms for 64 frames of 320x256 and 270 vs 318 ms for 45
-    of 1280x720, and DataLoader workers already fill the cores.
+    of 1280x720, and DataLoader workers already fill the cores. ``sparse_seek``: seek again between
+    far-apart wanted frames (:meth:`decode_plan`), else seek once and decode through. ``decode_order``
+    is ``True`` when the timestamps were found unreliable and frames are numbered in decode order.
     """
 
-    def __init__(self, path: str | Path, thread_type: str = "SLICE") -> None:
+    def __init__(self, path: str | Path, thread_type: str = "SLICE", sparse_seek: bool = True) -> None:
         self.path = str(path)
         self.thread_type = thread_type
+        self.sparse_seek = sparse_seek
         if not Path(self.path).is_file():
             raise VideoDecodeError(self.path, "file not found")
         try:
@@ -63,33 +84,61 @@ class VideoReader:
                 self.fps = float(stream.average_rate or stream.guessed_rate or 0.0)
                 self.time_base = float(stream.time_base)
                 listed = stream.frames
-                stated = _stated_duration(stream)
-                pts, keyframes, packets = _index_packets(container, stream)
+                stated = stated_duration(stream)
+                index = index_packets(container, stream)
         except av.FFmpegError as exc:
             raise VideoDecodeError(self.path, f"cannot open as video ({_describe(exc)})") from exc
-        if not pts:
+        if not index.pts:
             raise VideoDecodeError(self.path, "video has no frames")
-        if listed > packets:
-            raise VideoDecodeError(self.path, f"truncated: the container lists {listed} frames, "
-                                              f"{packets} are in the file")
-        end = max(pts) * self.time_base + (1.0 / self.fps if self.fps else 0.0)
-        if stated is not None and stated - end > max(2.0 / self.fps if self.fps else 0.5, 0.1):
+        self._check_length(index, listed, stated)
+        self.decode_order = False
+        self._pts = np.array(sorted(t for t in index.pts if t is not None), dtype=np.int64)
+        keys = sorted((index.pts[k], index.dts[k]) for k in index.keyframes if index.pts[k] is not None)
+        self._key_pts = np.array([k[0] for k in keys], dtype=np.int64)
+        self._key_dts = np.array([k[1] if k[1] is not None else k[0] for k in keys], dtype=np.int64)
+        self._key_index = np.searchsorted(self._pts, self._key_pts)
+        self.num_frames = len(self._pts)
+        reason = index.unreliable()
+        if reason is not None:
+            self._use_decode_order(reason)
+
+    def _check_length(self, index: PacketIndex, listed: int, stated: float | None) -> None:
+        if listed > index.packets:
+            if index.cut:
+                raise VideoDecodeError(self.path, f"truncated: the container lists {listed} frames, "
+                                                  f"{index.packets} are in the file (the last one cut)")
+            warnings.warn(f"{self.path}: the container lists {listed} frames, the file holds "
+                          f"{index.packets} packets; reading those", stacklevel=3)
+        times = [t for t in index.pts if t is not None]
+        if stated is None or not times:
+            return
+        end = max(times) * self.time_base + (1.0 / self.fps if self.fps else 0.0)
+        if stated - end > max(2.0 / self.fps if self.fps else 0.5, 0.1):
             raise VideoDecodeError(self.path, f"truncated: the container states {stated:.2f} s of video, "
                                               f"the file holds {end:.2f} s")
-        self._pts = np.array(sorted(pts), dtype=np.int64)
-        keyframes.sort()
-        self._key_pts = np.array([k[0] for k in keyframes], dtype=np.int64)
-        self._key_dts = np.array([k[1] for k in keyframes], dtype=np.int64)
-        self.num_frames = len(self._pts)
+
+    def _use_decode_order(self, reason: str) -> None:
+        """Number frames in decode order from now on; counts them by decoding the whole file."""
+        warnings.warn(f"{self.path}: unreliable timestamps ({reason}); frames are numbered in decode order",
+                      stacklevel=3)
+        self.decode_order = True
+        decoded = self._decode_in_order(set())
+        if decoded.error is not None and decoded.last_pts is None:
+            raise VideoDecodeError(self.path, f"truncated: decoded 0 frames ({_describe(decoded.error)})")
+        self.num_frames = 0 if decoded.last_pts is None else decoded.last_pts + 1
+        if self.num_frames == 0:
+            raise VideoDecodeError(self.path, "video has no frames")
 
     @property
     def duration(self) -> float:
         """Seconds from the first frame to the end of the last (one nominal frame long)."""
-        span = (self._pts[-1] - self._pts[0]) * self.time_base
-        return float(span + (1.0 / self.fps if self.fps else 0.0))
+        return float(self.timestamps()[-1] + (1.0 / self.fps if self.fps else 0.0))
 
     def timestamps(self) -> np.ndarray:
-        """Presentation time of every frame in seconds from the first, ``(num_frames,)`` float64."""
+        """Presentation time of every frame in seconds from the first, ``(num_frames,)`` float64;
+        nominal (``i / fps``) where frames are numbered in decode order."""
+        if self.decode_order:
+            return np.arange(self.num_frames) / (self.fps or 1.0)
         return (self._pts - self._pts[0]) * self.time_base
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
@@ -97,12 +146,31 @@ class VideoReader:
         indices = [int(i) for i in indices]
         if not indices:
             raise ValueError("no frame indices requested")
+        if not self.decode_order:
+            try:
+                return self._get_by_timestamp(indices)
+            except _Unreliable as why:
+                self._use_decode_order(str(why))
+        self._check_inside(indices)
+        decoded = self._decode_in_order(set(indices))
+        if len(decoded.frames) < len(set(indices)):
+            cause = f" ({_describe(decoded.error)})" if decoded.error is not None else ""
+            reached = 0 if decoded.last_pts is None else decoded.last_pts + 1
+            raise VideoDecodeError(self.path, f"truncated: decoded {reached} of {self.num_frames} frames{cause}")
+        return np.stack([decoded.frames[i] for i in indices])
+
+    def _check_inside(self, indices: list[int]) -> None:
         outside = [i for i in indices if not 0 <= i < self.num_frames]
         if outside:
             raise VideoDecodeError(self.path, f"frame index {outside[0]} outside [0, {self.num_frames})")
+
+    def _get_by_timestamp(self, indices: list[int]) -> np.ndarray:
+        self._check_inside(indices)
         wanted = {int(self._pts[i]) for i in indices}
-        decoded = self._decode(wanted)
+        decoded = self._decode(indices)
         if len(decoded.frames) < len(wanted):
+            if decoded.error is None:
+                raise _Unreliable("wanted frames absent from the decoded stream")
             raise VideoDecodeError(self.path, self._missing_reason(wanted, decoded))
         return np.stack([decoded.frames[int(self._pts[i])] for i in indices])
 
@@ -115,7 +183,31 @@ class VideoReader:
             return [int(self._key_pts[k]), int(self._key_dts[k])]
         return [int(self._key_pts[k])]
 
-    def _decode(self, wanted: set[int]) -> _Decoded:
+    def decode_plan(self, indices: Sequence[int]) -> list[list[int]]:
+        """How ``get_frames`` reads ``indices``: runs of their sorted distinct values, each decoded
+        forward after one seek to the keyframe before its first frame. A frame starts a new run when
+        its gap from the previous wanted frame exceeds its distance from its keyframe by more than
+        one: decoding on would pass through frames that the seek skips. One run without
+        ``sparse_seek`` or in decode order."""
+        wanted = sorted({int(i) for i in indices})
+        if self.decode_order or not self.sparse_seek:
+            return [wanted]
+        runs = [wanted[:1]]
+        for i in wanted[1:]:
+            k = int(np.searchsorted(self._key_index, i, side="right")) - 1
+            if k >= 0 and i - runs[-1][-1] > i - self._key_index[k] + 1:
+                runs.append([i])
+            else:
+                runs[-1].append(i)
+        return runs
+
+    def _decode(self, indices: list[int]) -> _Decoded:
+        runs = [{int(self._pts[i]) for i in run} for run in self.decode_plan(indices)]
+        if len(runs) > 1:
+            decoded = self._decode_runs(runs)
+            if decoded is not None:
+                return decoded
+        wanted = set().union(*runs)
         first = min(wanted)
         for target in self._seek_targets(first):
             decoded = self._decode_from(target, wanted)
@@ -123,32 +215,96 @@ class VideoReader:
                 return decoded
         return self._decode_from(None, wanted)
 
+    def _decode_runs(self, runs: list[set[int]]) -> _Decoded | None:
+        """Each run after its own seek, in one open file; ``None`` when a seek lands after its run's
+        first frame (the caller then decodes through from one seek)."""
+        frames: dict[int, np.ndarray] = {}
+        first_pts = None
+        try:
+            container, stream = self._open()
+            with container:
+                for run in runs:
+                    for target in self._seek_targets(min(run)) or [None]:
+                        decoded = self._run(container, stream, target, run)
+                        if decoded.error is not None or (decoded.first_pts is not None
+                                                         and decoded.first_pts <= min(run)):
+                            break
+                    else:
+                        return None
+                    frames.update(decoded.frames)
+                    first_pts = decoded.first_pts if first_pts is None else first_pts
+                    if decoded.error is not None or len(decoded.frames) < len(run):
+                        break
+        except av.FFmpegError as exc:
+            return _Decoded(frames, first_pts, None, exc)
+        return _Decoded(frames, first_pts, decoded.last_pts, decoded.error)
+
+    def _open(self) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+        container = av.open(self.path)
+        stream = container.streams.video[0]
+        stream.thread_type = self.thread_type
+        return container, stream
+
     def _decode_from(self, target: int | None, wanted: set[int]) -> _Decoded:
+        try:
+            container, stream = self._open()
+        except av.FFmpegError as exc:
+            return _Decoded({}, None, None, exc)
+        with container:
+            return self._run(container, stream, target, wanted)
+
+    def _run(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+             target: int | None, wanted: set[int]) -> _Decoded:
+        """Seek to ``target`` (``None``: no seek) and decode forward to the last ``wanted`` timestamp."""
         first, last = min(wanted), max(wanted)
         frames: dict[int, np.ndarray] = {}
         first_pts = last_pts = None
         try:
-            with av.open(self.path) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = self.thread_type
-                if target is not None:
-                    container.seek(target, stream=stream, backward=True, any_frame=False)
-                for frame in container.decode(stream):
-                    pts = frame.pts if frame.pts is not None else frame.dts
-                    if pts is None:
-                        continue
-                    if first_pts is None:
-                        first_pts = pts
-                        if target is not None and pts > first:
-                            break
-                    last_pts = pts
-                    if pts in wanted:
-                        frames[pts] = frame.to_ndarray(format="rgb24")
-                    if pts >= last:
+            if target is not None:
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                pts = frame.pts
+                if first_pts is None:
+                    first_pts = pts
+                    if pts is not None and target is not None and pts > first:
                         break
+                self._check_follows(last_pts, pts)
+                last_pts = pts
+                if pts in wanted:
+                    frames[pts] = frame.to_ndarray(format="rgb24")
+                if pts >= last:
+                    break
         except av.FFmpegError as exc:
             return _Decoded(frames, first_pts, last_pts, exc)
         return _Decoded(frames, first_pts, last_pts, None)
+
+    def _check_follows(self, previous: int | None, pts: int | None) -> None:
+        """Raise :class:`_Unreliable` unless a decoded ``pts`` is in the index and, after ``previous``,
+        the next one: a decoder outputs every picture, in display order."""
+        at = int(np.searchsorted(self._pts, pts)) if pts is not None else len(self._pts)
+        if at == len(self._pts) or self._pts[at] != pts:
+            raise _Unreliable("decoded timestamps absent from the packets")
+        if previous is not None and (at == 0 or self._pts[at - 1] != previous):
+            raise _Unreliable("decoded timestamps out of order")
+
+    def _decode_in_order(self, wanted: set[int]) -> _Decoded:
+        """Decode from the start, frame ``i`` being the ``i``-th output; ``last_pts`` is the last index
+        reached. An empty ``wanted`` decodes the whole file (to count its frames)."""
+        frames: dict[int, np.ndarray] = {}
+        last = max(wanted, default=-1)
+        count = 0
+        try:
+            container, stream = self._open()
+            with container:
+                for frame in container.decode(stream):
+                    if count in wanted:
+                        frames[count] = frame.to_ndarray(format="rgb24")
+                    count += 1
+                    if count > last >= 0:
+                        break
+        except av.FFmpegError as exc:
+            return _Decoded(frames, 0 if count else None, count - 1 if count else None, exc)
+        return _Decoded(frames, 0 if count else None, count - 1 if count else None, None)
 
     def _missing_reason(self, wanted: set[int], decoded: _Decoded) -> str:
         cause = f" ({_describe(decoded.error)})" if decoded.error is not None else ""
@@ -157,39 +313,6 @@ class VideoReader:
             return f"truncated: decoded {reached} of {self.num_frames} frames{cause}"
         missing = sorted(int(np.searchsorted(self._pts, p)) for p in wanted - decoded.frames.keys())
         return f"frames {missing} missing from the decoded stream (corrupt){cause}"
-
-
-def _index_packets(container: av.container.InputContainer,
-                   stream: av.video.stream.VideoStream) -> tuple[list[int], list[tuple[int, int]], int]:
-    """Demux without decoding: (pts of every frame, (pts, dts) of every keyframe, packets read)."""
-    pts: list[int] = []
-    keyframes: list[tuple[int, int]] = []
-    packets = 0
-    for packet in container.demux(stream):
-        if packet.size == 0 and packet.dts is None:
-            continue  # PyAV's end-of-stream marker, not a packet of the file
-        packets += 1
-        time = packet.pts if packet.pts is not None else packet.dts
-        if time is None or packet.size == 0 or packet.is_discard:
-            continue  # no picture: AVI drop-frame placeholders, edit-list leaders
-        pts.append(time)
-        if packet.is_keyframe:
-            keyframes.append((time, packet.dts if packet.dts is not None else time))
-    return pts, keyframes, packets
-
-
-def _stated_duration(stream: av.video.stream.VideoStream) -> float | None:
-    """Seconds in the stream's ``DURATION`` tag (``HH:MM:SS.fraction``, written per track by Matroska
-    muxers), ``None`` when absent or unreadable."""
-    try:
-        tag = stream.metadata.get("DURATION", "")
-    except (UnicodeDecodeError, ValueError):
-        return None
-    match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", tag.strip())
-    if match is None:
-        return None
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _describe(exc: av.FFmpegError) -> str:
