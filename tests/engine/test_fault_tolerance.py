@@ -260,13 +260,18 @@ def test_torchrun_restarts_a_killed_rank_and_the_run_ends_as_if_uninterrupted(mo
     assert done.returncode == 0, done.stderr[-3000:]
     proc = subprocess.Popen([*TORCHRUN, "--max-restarts=1", "-m", "vidaction.cli.main", "train",
                              str(tmp_path / "cut.yaml")], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    log, deadline = tmp_path / "cut" / "metrics.jsonl", time.monotonic() + 120
-    while not (log.is_file() and log.read_text().count('"train_step"') >= 5) and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()[-3000:]
-        time.sleep(0.02)
-    os.kill(worker_of_rank(proc.pid, "1"), signal.SIGKILL)
-    stdout, stderr = proc.communicate(timeout=240)
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        log, deadline = tmp_path / "cut" / "metrics.jsonl", time.monotonic() + 120
+        while not (log.is_file() and log.read_text().count('"train_step"') >= 5) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            time.sleep(0.02)
+        os.kill(worker_of_rank(proc.pid, "1"), signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:  # never leave a group behind to hold the machine
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     assert proc.returncode == 0, stderr[-3000:]
     assert "auto-resume: continuing from" in stdout and "resumed from" in stderr
     assert_same_weights(weights(tmp_path / "straight" / "last.pt"), weights(tmp_path / "cut" / "last.pt"))
