@@ -1,5 +1,6 @@
 """Hypothesis strategies that mutate valid annotation and config files, the settings of the hostile-input
-property tests, their report, and an alarm against hangs.
+property tests, their report, an alarm against hangs, and :class:`Payload`, the crafted object of a
+hostile checkpoint.
 
 ``HOSTILE`` runs derandomized (the same cases every run), without a deadline or example database;
 ``VIDACTION_HYPOTHESIS_EXAMPLES`` sets the examples per property (default :data:`EXAMPLES`, sized so
@@ -208,3 +209,13 @@ def mutated_files(draw, valid: dict[str, bytes], json_files: tuple[str, ...] = (
     if draw(st.integers(0, 9)) == 0:
         files[draw(st.sampled_from(sorted(valid)))] = None
     return files
+
+
+class Payload:
+    """Unpickling it creates ``marker``: what a hostile checkpoint could do with any function."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)

@@ -22,7 +22,6 @@ import json
 import struct
 import zlib
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +31,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.media import encode as encode_with_pyav
 from tests.hostile import deadline, write_report
 
 SECONDS = 60
@@ -52,26 +52,9 @@ def texture(num_frames: int, height: int = 32, width: int = 32) -> np.ndarray:
     return np.stack([np.roll(base, i, axis=1) for i in range(num_frames)])
 
 
-def encode(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv420p", rate: int = 25,
-           pts: list[int] | None = None, options: dict[str, str] | None = None, rotation: int = 0) -> Path:
-    """Frames with PyAV; frame ``i`` at ``pts[i]`` (default ``i``) in time base ``1/rate``."""
-    time_base = Fraction(1, rate)
-    with av.open(str(path), "w", options=options or {}) as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = pix_fmt
-        stream.codec_context.time_base = time_base
-        stream.codec_context.thread_count = 1
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            frame.pts, frame.time_base = (pts[i] if pts else i), time_base
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+def encode(path: Path, frames: np.ndarray, **options) -> Path:
+    """:func:`tests.media.encode` with one encoder thread."""
+    return encode_with_pyav(path, frames, threads=1, **options)
 
 
 def audio_only(path: Path) -> Path:
@@ -162,7 +145,8 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     """``{case name: file}`` of every case this machine can write (10-bit may be skipped)."""
     folder = tmp_path_factory.mktemp("corpus")
     sources = {"mp4": encode(folder / "src.mp4", texture(12)),
-               "faststart": encode(folder / "src_fast.mp4", texture(12), options={"movflags": "faststart"}),
+               "faststart": encode(folder / "src_fast.mp4", texture(12),
+                                   container_options={"movflags": "faststart"}),
                "avi": encode(folder / "src.avi", texture(12), codec="mpeg4"),
                "webm": encode(folder / "src.webm", texture(12), codec="libvpx-vp9")}
     (folder / "media").mkdir()

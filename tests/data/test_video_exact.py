@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.data.conftest import decode_all, encode, gray_ramp, remux
+from tests.media import decode_all, encode, gray_ramp, remux
 from vidaction.data.errors import VideoDecodeError
 from vidaction.data.video import VideoReader
 

@@ -1,13 +1,13 @@
 """Checkpoints are atomic (a crash while writing leaves the previous file intact and no debris) and
 read as data: every reader refuses a file holding other Python objects, unless trusted."""
 
-import pathlib
 import re
 
 import numpy as np
 import pytest
 import torch
 
+from tests.hostile import Payload
 from vidaction.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidaction.engine.feature_extraction import load_backbone
 from vidaction.models.pretrained import UnsafeCheckpointError, read_state_dict, trusted_checkpoints
@@ -34,16 +34,6 @@ def test_crash_during_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_checkpoint(tmp_path / "nope.pt")
-
-
-class Payload:
-    """Unpickling it creates ``marker``: what a hostile checkpoint could do with any function."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return pathlib.Path.touch, (self.marker,)
 
 
 @pytest.mark.parametrize("reader", [load_checkpoint, read_state_dict, load_backbone])

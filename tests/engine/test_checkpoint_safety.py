@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.engine.test_checkpoint import Payload
+from tests.hostile import Payload
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "vidaction"
 REFUSED = "holds Python objects other than tensors and plain data (GLOBAL "

@@ -13,6 +13,7 @@ and the state. :meth:`state_dict` entries are top-level checkpoint keys (``optim
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -22,8 +23,8 @@ from vidaction.config import OptimConfig, ScheduleConfig
 from vidaction.engine.optim import build_optimizer, build_scheduler
 
 
-class Objective:
-    """One optimiser over every trainable parameter, stepped on :meth:`loss`."""
+class Objective(ABC):
+    """One optimiser over every trainable parameter, stepped on :meth:`loss`; subclasses define the loss."""
 
     # Objectives that leave some parameters unused in a step (GAF's alternating steps) set this.
     find_unused_parameters = False
@@ -32,8 +33,9 @@ class Objective:
         """Move what the objective holds (a teacher) to ``device``."""
         return self
 
+    @abstractmethod
     def loss(self, net: nn.Module, inputs: Any, targets: Any) -> tuple[Tensor, Any, dict[str, Tensor]]:
-        raise NotImplementedError
+        """``(total loss, the network's outputs, each named unweighted term)`` of one batch."""
 
     def build_optimizers(self, model: nn.Module, optim_cfg: OptimConfig, schedule_cfg: ScheduleConfig,
                          steps_per_epoch: int, runtime) -> None:
