@@ -1,6 +1,6 @@
 """Real media written by the tests with PyAV: gray-ramp videos whose frame ``i`` is uniformly gray at
-level ``STEP * i`` (decoded frames reveal their index), the encoder, a re-muxer that rewrites
-timestamps, and the reference decode of a whole file."""
+level ``STEP * i`` (decoded frames reveal their index), the encoder, a DivX-style packed-bitstream
+AVI writer, a re-muxer that rewrites timestamps, and the reference decode of a whole file."""
 
 from __future__ import annotations
 
@@ -71,4 +71,48 @@ def remux(source: Path, path: Path, retime) -> Path:
             packet.pts, packet.dts = retime(k, packet.pts - base, packet.dts - base)
             packet.stream = copy
             writer.mux(packet)
+    return path
+
+
+def n_vop(time_increment_bits: int = 5) -> bytes:
+    """An MPEG-4 Part 2 'not coded' P-VOP: the placeholder packed bitstreams put after a packed pair."""
+    bits = "01" + "0" + "1" + "0" * time_increment_bits + "1" + "0"
+    bits += "0" + "1" * (-(len(bits) + 1) % 8)
+    return b"\x00\x00\x01\xb6" + int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def packed_avi(path: Path, frames: np.ndarray, rate: int = 25, gop: int = 8, qmax: int = 2) -> Path:
+    """MPEG-4 ASP in AVI with DivX/XviD-style packed B-frames (UCF101's files): each B-frame rides in
+    the packet of the reference frame decoded before it, an N-VOP fills its slot, a ``DivX503b1393p``
+    user-data string marks the stream packed, and every chunk's timestamp is its position. A keyframe
+    every ``gop`` frames (no scene-cut keyframes), quantiser 1 to ``qmax``; ``rate`` fps (N-VOPs assume 17-32)."""
+    time_base = Fraction(1, rate)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=rate)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = time_base
+        stream.options = {"bf": "1", "g": str(gop), "qmin": "1", "qmax": str(qmax), "sc_threshold": "1000000000"}
+        encoded = []
+        for i, image in enumerate([*frames, None]):
+            frame = None
+            if image is not None:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                frame.pts, frame.time_base = i, time_base
+            encoded += [(bytes(packet), packet.pts, packet.is_keyframe) for packet in stream.encode(frame)]
+        chunks: list[tuple[bytes, bool]] = []
+        shown = -1
+        for data, pts, key in encoded:
+            if pts < shown:
+                chunks[-1] = (chunks[-1][0] + data, chunks[-1][1])
+                chunks.append((n_vop(), False))
+            else:
+                chunks.append((data, key))
+            shown = max(shown, pts)
+        chunks[0] = (b"\x00\x00\x01\xb2DivX503b1393p" + chunks[0][0], True)
+        for k, (data, key) in enumerate(chunks):
+            packet = av.Packet(data)
+            packet.pts = packet.dts = k
+            packet.time_base, packet.stream, packet.is_keyframe = time_base, stream, key
+            container.mux(packet)
     return path

@@ -39,6 +39,9 @@ class DataConfig:
     - ``modality``, ``frame_template``, ``frame_start_index`` (any format; sthv1, egogesture and epic55
       need ``modality=frames``): JPEG frame folders instead of video files, frame ``i`` being
       ``frame_template.format(frame_start_index + i)``.
+
+    ``decoder`` reads video files: ``pyav`` (default) or ``torchcodec`` (the optional extra
+    ``vidaction[torchcodec]``; :mod:`vidaction.data.video_torchcodec`); both give the same frames.
     """
 
     format: str = "ucf101"
@@ -75,11 +78,13 @@ class DataConfig:
     persistent_workers: bool = True
     max_bad_fraction: float = 0.05
     decode_cache: int = 0
+    decoder: str = "pyav"
 
     def __post_init__(self) -> None:
         one_of("data.format", self.format, ("ucf101", "sthv1", "sthv2", "kinetics", "list", "egogesture", "epic55"))
         one_of("data.modality", self.modality, ("video", "frames"))
         one_of("data.sampling", self.sampling, ("segment", "dense"))
+        one_of("data.decoder", self.decoder, ("pyav", "torchcodec"))
         one_of("data.train_crop", self.train_crop, ("multiscale", "random_resized", "center", "scale_jitter"))
         if self.train_crop == "scale_jitter":
             if len(self.short_side_range) != 2 or not self.input_size <= self.short_side_range[0] <= \

@@ -24,6 +24,7 @@ from vidaction.data.records import VideoRecord
 from vidaction.data.sampling import DenseSampler, SegmentSampler
 from vidaction.data.transforms import build_test_transform, build_train_transform, flip_label_map
 from vidaction.data.video import VideoReader
+from vidaction.data.video_torchcodec import TorchcodecReader, TorchcodecUnavailable, require_torchcodec
 
 SPLITS = ("train", "val")
 FRAME_FOLDER_FORMATS = ("sthv1", "egogesture", "epic55")
@@ -53,20 +54,30 @@ def read_annotations(cfg: DataConfig, split: str) -> tuple[list[VideoRecord], li
 
 
 class ReaderFactory:
-    """Picklable ``record -> reader`` for DataLoader workers: a :class:`VideoReader` for
-    ``modality="video"``, a :class:`FrameFolderReader` (``frame_template`` numbered from
-    ``start_index``, ``fps`` frames per second) for ``"frames"``."""
+    """Picklable ``record -> reader`` for DataLoader workers: for ``modality="video"`` a
+    :class:`VideoReader`, or a :class:`TorchcodecReader` with ``decoder="torchcodec"`` (a
+    :class:`ConfigError` here, in the main process, when torchcodec cannot be imported); a
+    :class:`FrameFolderReader` (``frame_template`` numbered from ``start_index``, ``fps`` frames per
+    second) for ``"frames"``."""
 
     def __init__(self, modality: str, frame_template: str = "{:05d}.jpg", start_index: int = 1,
-                 fps: float = 12.0) -> None:
+                 fps: float = 12.0, decoder: str = "pyav") -> None:
         self.modality = modality
         self.frame_template = frame_template
         self.start_index = start_index
         self.fps = fps
+        self.decoder = decoder
+        if decoder == "torchcodec" and modality == "video":
+            try:
+                require_torchcodec()
+            except TorchcodecUnavailable as exc:
+                raise ConfigError(f"data.decoder=torchcodec: {exc}") from exc
 
-    def __call__(self, record: VideoRecord) -> VideoReader | FrameFolderReader:
+    def __call__(self, record: VideoRecord) -> VideoReader | TorchcodecReader | FrameFolderReader:
         if self.modality == "frames":
             return FrameFolderReader(record.path, self.frame_template, self.start_index, self.fps)
+        if self.decoder == "torchcodec":
+            return TorchcodecReader(record.path)
         return VideoReader(record.path)
 
 
@@ -94,7 +105,7 @@ def build_dataset_for_records(cfg: DataConfig, records: list[VideoRecord], train
         transform = build_train_transform(cfg, flip_label_map(cfg.flip_label_pairs, class_names or []))
     else:
         transform = build_test_transform(cfg)
-    readers = ReaderFactory(cfg.modality, cfg.frame_template, cfg.frame_start_index, cfg.frame_fps)
+    readers = ReaderFactory(cfg.modality, cfg.frame_template, cfg.frame_start_index, cfg.frame_fps, cfg.decoder)
     return VideoClipDataset(records, readers, sampler, transform,
                             num_clips=1 if train else cfg.test_clips, seed=seed, decode_cache=cfg.decode_cache)
 

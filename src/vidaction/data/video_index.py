@@ -10,12 +10,18 @@ place in the stream, or the stream is MPEG-4 Part 2 with DivX/XviD "packed" B-fr
 FFmpeg detects it, by a ``DivX<version>b<build>p`` user-data string: a B-frame rides in the packet
 of the frame decoded before it, and an N-VOP placeholder takes its timestamp): the reader then
 numbers frames in decode order (:mod:`vidaction.data.video`).
+
+:class:`FileCache` keeps what such scans found for the files used last, so that a reader created per
+clip (as DataLoader workers do) demuxes or decodes a file once, not once per clip.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -61,6 +67,12 @@ class PacketIndex:
             return f"timestamps reordered by more than {MAX_REORDER} frames"
         return None
 
+    def leading_pictures(self) -> bool:
+        """Whether a packet decoded after a keyframe, before the next one, is shown before it (open GOPs)."""
+        bounds = [*self.keyframes, len(self.pts)]
+        return any(t is not None and self.pts[k] is not None and t < self.pts[k]
+                   for k, end in zip(bounds, bounds[1:]) for t in self.pts[k + 1:end])
+
 
 def index_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> PacketIndex:
     """Demux ``stream`` without decoding."""
@@ -98,3 +110,44 @@ def stated_duration(stream: av.video.stream.VideoStream) -> float | None:
         return None
     hours, minutes, seconds = match.groups()
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+class FileCache:
+    """Values computed from files, for the most recently used files holding at most ``capacity``
+    units in all (each value's ``size``: its frame count for packet indexes). A file whose inode,
+    size or modification time changed since is a miss."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[tuple[int, int, int] | None, Any, int]] = OrderedDict()
+        self._held = 0
+
+    def get(self, path: str) -> Any | None:
+        entry = self._entries.get(path)
+        if entry is None:
+            return None
+        if entry[0] is None or entry[0] != _identity(path):
+            self._drop(path)
+            return None
+        self._entries.move_to_end(path)
+        return entry[1]
+
+    def put(self, path: str, value: Any, size: int = 1) -> None:
+        self._drop(path)
+        self._entries[path] = (_identity(path), value, size)
+        self._held += size
+        while self._held > self.capacity and len(self._entries) > 1:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, path: str) -> None:
+        entry = self._entries.pop(path, None)
+        if entry is not None:
+            self._held -= entry[2]
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
