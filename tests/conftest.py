@@ -16,6 +16,7 @@ from vidaction.data.writer import write_video
 # The tests' models are tiny: with more than one intra-op thread, OpenMP's hand-offs cost more than the
 # arithmetic (a 32-channel conv1d: 0.1 ms on one thread, 2-15 ms on two of a busy 2-core machine). The
 # tests that start processes (torchrun, the entry points) give them OMP_NUM_THREADS=1 for the same reason.
+# The cores are used by running two test processes instead (pytest-xdist, ``-n 2`` in pyproject.toml).
 torch.set_num_threads(1)
 
 

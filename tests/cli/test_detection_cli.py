@@ -3,14 +3,12 @@ timeline, and the detection demo. The commands run in this process (the ``cli`` 
 torchrun test starts two training processes."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.processes import torchrun_two
 
 
 def test_train_then_detect_one_video_with_a_timeline(detection_dataset, detection_config_file, tmp_path, cli):
@@ -65,10 +63,7 @@ def test_visualize_features_of_a_gaf_detector(detection_dataset, detection_confi
 def test_torchrun_gaf_detector_matches_a_single_process_test(detection_dataset, detection_config_file, tmp_path,
                                                             cli):
     detection_config_file(tmp_path / "gaf.yaml", detection_dataset, tmp_path / "ddp", gaf=True)
-    torchrun = Path(sys.executable).with_name("torchrun")
-    proc = subprocess.run([str(torchrun), "--nproc_per_node=2", "-m", "vidaction.cli.main", "train",
-                           str(tmp_path / "gaf.yaml")], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = torchrun_two("-m", "vidaction.cli.main", "train", tmp_path / "gaf.yaml", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.processes import TORCHRUN
 from vidaction.config import config_from_dict, save_config
 from vidaction.engine.checkpoint import load_checkpoint
 from vidaction.engine.experiment import run_training
@@ -205,7 +206,6 @@ def test_an_unwritable_run_folder_is_named(motion_dataset, tmp_path):
         run_training(recognition_config(motion_dataset, blocker / "run", workers=0))
 
 
-TORCHRUN = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc-per-node=2"]
 # Rank 1 raises in its second training step; the others must not wait for it forever.
 RAISE_ON_RANK_1 = r'''
 import os

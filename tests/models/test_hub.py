@@ -5,16 +5,22 @@ error naming the URL and the manual path; an interrupted transfer is resumed wit
 import hashlib
 import io
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import torch
 
+from tests.processes import http_server
 from vidaction.config import config_from_dict
 from vidaction.engine.tasks.recognition import recognition_parts
 from vidaction.models import create_model, hub, load_pretrained
-from vidaction.models.hub import PublishedWeights, WeightsDownloadError, WeightsError, fetch_weights, get_weights
+from vidaction.models.hub import (
+    PublishedWeights,
+    WeightsDownloadError,
+    WeightsError,
+    fetch_weights,
+    get_weights,
+)
 
 
 class RangeHandler(BaseHTTPRequestHandler):
@@ -47,14 +53,8 @@ class RangeHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.files, httpd.ranges, httpd.cut = {}, [], False
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(RangeHandler, files={}, ranges=[], cut=False) as httpd:
+        yield httpd
 
 
 @pytest.fixture
