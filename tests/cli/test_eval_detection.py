@@ -112,4 +112,4 @@ def test_missing_files_and_bad_subset(anet_files, tmp_path, capsys):
     folder.mkdir()
     (folder / "Diving_val.txt").write_text("v 1 2\n")
     code, _, err = run(capsys, "--gt", folder, "--pred", pred, "--subset", "training")
-    assert code == 2 and "THUMOS14 has the 'val' and 'test' subsets" in err
+    assert code == 2 and "a THUMOS14 annotation folder has the 'val' and 'test' subsets" in err

@@ -73,7 +73,7 @@ def test_subset_aliases():
     ({"v": {"subset": "validation", "annotations": {}}}, r"database\['v'\].annotations must be a list"),
     ({"v": {"subset": "validation", "annotations": [{"segment": [5, 2], "label": "x"}]}},
      r"database\['v'\].annotations\[0\].segment \[5, 2\]: need 0 <= start <= end"),
-    ({"v": {"subset": "validation", "annotations": [{"segment": [1, "2"], "label": "x"}]}},
+    ({"v": {"subset": "validation", "annotations": [{"segment": [1, "two"], "label": "x"}]}},
      r"annotations\[0\].segment must be \[start, end\]"),
     ({"v": {"subset": "validation", "annotations": [{"segment": [1, 2]}]}},
      r"annotations\[0\] must be an object with 'segment' and 'label'"),

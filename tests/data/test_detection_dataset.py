@@ -212,8 +212,19 @@ def test_annotation_errors_name_the_video_and_field(tmp_path):
     for segments, labels, message in cases:
         video = feature_video(tmp_path, "bad", 50, segments=segments, labels=labels)
         with pytest.raises(DetectionAnnotationError, match=message) as info:
-            DetectionWindowDataset([video], FeatureSource(6), 2, train=True, window=16, stride=8)
+            DetectionWindowDataset([video], FeatureSource(6), 2, train=True, window=16, stride=8, outside="error")
         assert "video bad" in str(info.value) and info.value.video_id == "bad"
+
+
+def test_instances_beyond_the_video_are_clipped_or_dropped_and_listed(tmp_path):
+    # THUMOS14's published annotations hold instances starting after their video ends.
+    video = feature_video(tmp_path, "long", 50, segments=[[1.0, 2.0], [8.0, 14.0], [10.5, 10.8]], labels=[0, 1, 0])
+    dataset = DetectionWindowDataset([video], FeatureSource(6), 2, train=False, window=64)
+    item = dataset[0]
+    seconds = steps_to_seconds(item["segments"].numpy(), 0, item["seconds_per_step"], item["time_offset"])
+    assert np.allclose(seconds, [[1.0, 2.0], [8.0, 10.0]]) and item["labels"].tolist() == [0, 1]
+    assert [note.split(": ")[-1] for note in dataset.outside_instances] == ["clipped", "dropped"]
+    assert "video long segments[2] [10.5, 10.8] s outside the video [0, 10] s" in dataset.outside_instances[1]
 
 
 def test_bounds_within_the_tolerance_are_clipped(tmp_path):

@@ -95,8 +95,8 @@ def test_frame_mode_with_a_tiny_i3d(detection_dataset, tmp_path):
 
 
 def test_wrong_feature_files_and_options_are_named(detection_dataset, tmp_path, feature_config):
-    with pytest.raises(TooManyBadSamples, match=r"(?s)4 of 4 train videos cannot be read.*video_validation_0000001: "
-                                                r"field 'channels': 32 channels .* the configuration says 64"):
+    with pytest.raises(ConfigError, match=r"video_validation_0000001\.json: field 'num_channels': the sidecar says 32 "
+                                          r"but data\.feature_channels is 64"):
         run_training(feature_config(detection_dataset, tmp_path / "a", feature_channels=64))
     with pytest.raises(ConfigError, match="unknown config key data.windw; did you mean 'data.window'"):
         config_from_dict({"task": "detection"}, ["data.windw=3"])

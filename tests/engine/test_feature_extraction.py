@@ -1,8 +1,11 @@
 """``vidaction extract-features`` and :mod:`vidaction.engine.feature_extraction`: shapes, the sidecar's
-time grid, equality with a naive per-window reference, resumption, bad videos, flow input."""
+time grid and contract, equality with a naive per-window reference and, bit for bit, with the whole
+video in memory, memory that does not grow with the video, resumption, bad videos, flow input."""
 
+import hashlib
 import json
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -94,6 +97,8 @@ def test_extracts_every_video_with_the_sidecar_time_grid(tmp_path, tiny_i3d, vid
         assert sidecar["feature_fps"] == FPS / 4 and sidecar["endpoint"] == "Mixed_5c"
         assert np.allclose(sidecar["feature_times"], (np.arange(count) * 4 + 4) / FPS)
         assert sidecar["checkpoint"] == "tiny_i3d.pt" and sidecar["input_size"] == [32, 32]
+        assert (sidecar["stream"], sidecar["layout"], sidecar["extractor"]) == ("rgb", "TC", "InceptionI3d")
+        assert sidecar["weights_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
         video = videos / ("a.mp4" if name == "a" else "sub/b.mp4")
         expected = _naive_features(model, video, 8, 4, 32)
         # Batched and single-window convolutions sum in different orders: float32 noise of the largest value.
@@ -220,3 +225,76 @@ def test_inputs_and_checkpoints_are_checked(tmp_path, tiny_i3d, videos):
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
     with pytest.raises(ValueError, match="no endpoint 'Mixed_6a'"):
         FeatureExtractor(loaded, endpoint="Mixed_6a")
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    """A 45-frame, 30 fps mp4: 38 frames at 25 fps."""
+    return write_video(tmp_path_factory.mktemp("long") / "long.mp4", _frames(45, seed=3), fps=30)
+
+
+def _whole_video_features(model, video, window, stride, batch_size, spatial):
+    """Every resampled frame in memory at once, resized to 32 x 32 and normalised, then the windows in
+    batches of ``batch_size`` through the backbone: what extraction computes, without streaming."""
+    reader = VideoReader(video)
+    frames = torch.from_numpy(reader.get_frames(indices_at_fps(reader.timestamps(), FPS, reader.duration)))
+    clip = (resize_frames(frames, 32, 32).permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.5
+    starts = window_starts(len(clip), window, stride)
+    rows = []
+    for first in range(0, len(starts), batch_size):
+        batch = torch.stack([clip[s:s + window] for s in starts[first:first + batch_size]]).transpose(1, 2)
+        with torch.inference_mode():
+            out = model.forward_features(batch, until="Mixed_5c")["Mixed_5c"]
+        rows.append(out.mean(dim=2) if spatial else out.mean(dim=(2, 3, 4)))
+    features = torch.cat(rows).numpy()
+    return features.transpose(1, 0, 2, 3) if spatial else features
+
+
+@pytest.mark.parametrize("window, stride, batch_size, spatial", [(8, 3, 3, False), (8, 10, 2, True)])
+def test_streamed_features_equal_the_whole_video_in_memory_bit_for_bit(long_video, monkeypatch, window, stride,
+                                                                        batch_size, spatial):
+    torch.manual_seed(0)
+    model = create_model("inception_i3d_tiny", num_classes=5, num_frames=8).eval()
+    monkeypatch.setattr(feature_extraction, "DECODE_CHUNK", 5)   # batches straddle decode chunks
+    extractor = FeatureExtractor(model, fps=FPS, window=window, stride=stride, size=32, crop=0, spatial=spatial,
+                                 batch_size=batch_size)
+    features, sidecar = extractor.extract(long_video)
+    assert np.array_equal(features, _whole_video_features(model, long_video, window, stride, batch_size, spatial))
+    assert sidecar.shape == list(features.shape) and sidecar.settings["layout"] == ("CTHW" if spatial else "TC")
+
+
+class _SpatialMean(torch.nn.Module):
+    """A stand-in backbone: its one endpoint is its input, so extraction costs only decoding and buffering."""
+
+    in_channels = 3
+    feature_info = [{"name": "input", "num_chs": 3, "reduction_t": 1, "reduction_s": 1}]
+
+    def forward_features(self, x):
+        return {"input": x}
+
+
+def test_memory_does_not_grow_with_the_video(tmp_path, monkeypatch):
+    """Python-level peak (decoded frames are NumPy arrays) and the float buffer behind each batch of
+    windows, for a video and one four times as long: the same, not four times as much."""
+    monkeypatch.setattr(feature_extraction, "DECODE_CHUNK", 16)
+    window, stride, batch_size = 8, 4, 2
+    extractor = FeatureExtractor(_SpatialMean(), endpoint="input", fps=FPS, window=window, stride=stride, size=16,
+                                 crop=0, batch_size=batch_size)
+    buffers = []
+    embed = extractor.embed
+
+    def watched(windows):
+        buffers.append(windows[0].untyped_storage().nbytes())
+        return embed(windows)
+
+    extractor.embed = watched
+    videos = [write_video(tmp_path / f"{count}.mp4", _frames(count, 64, 64), fps=FPS) for count in (48, 192)]
+    extractor.extract(videos[0])   # first-call allocations (decoder, lazy imports) out of the measurement
+    peaks = []
+    for video in videos:
+        tracemalloc.start()
+        extractor.extract(video)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.3 * peaks[0], peaks          # the whole video in memory: 4 times as much
+    assert max(buffers) <= ((batch_size - 1) * stride + window) * 3 * 16 * 16 * 4

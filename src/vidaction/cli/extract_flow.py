@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "input I3D-style flow models expect after x / 255 * 2 - 1; --format npy writes OUT/<id>.npy, "
         "(T - 1, 2, H, W) float16 pixels. A JSON marker written last (OUT/<id>/flow.json or OUT/<id>.json) "
         "makes a finished video skip on the next run; unfinished output is redone. Unreadable videos are "
-        "reported and skipped (exit status 1 when any failed).",
+        "reported and skipped (exit status 1 when any failed). Under torchrun each process takes every N-th "
+        "video of the sorted list.",
     )
     parser.add_argument("videos", nargs="+", help="video files, or folders whose video files are all taken")
     parser.add_argument("--out", required=True, help="output folder")
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from vidaction.config import ConfigError
     from vidaction.data.flow import FlowSettings
     from vidaction.data.flow_extraction import collect_videos, extract_flows
+    from vidaction.engine.sharding import gather_at_end, process_share, take_share
 
     try:
         settings = FlowSettings(fps=args.fps, short_side=args.short_side, square=args.square, bound=args.bound,
@@ -49,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"extract-flow: {exc}") from exc
     if not videos:
         raise ConfigError(f"extract-flow: no video files in {' '.join(args.videos)}")
-    summary = extract_flows(videos, args.out, settings, workers=args.workers, progress=not args.no_progress)
-    for failure in summary.failed:
+    summary = extract_flows(take_share(videos), args.out, settings, workers=args.workers,
+                            progress=not args.no_progress and process_share()[0] == 0)
+    summaries = gather_at_end(summary)  # under torchrun: every process's share, on rank 0
+    if summaries is None:  # rank 0 reports the failures (a failing rank would end torchrun's group)
+        return 0
+    failed = [failure for part in summaries for failure in part.failed]
+    for failure in failed:
         print(f"vidaction: skipped unreadable video: {failure}", file=sys.stderr)
-    print(f"flow in {args.out}: {len(summary.extracted)} extracted, {len(summary.skipped)} already complete, "
-          f"{len(summary.failed)} failed")
-    return 1 if summary.failed else 0
+    print(f"flow in {args.out}: {sum(len(s.extracted) for s in summaries)} extracted, "
+          f"{sum(len(s.skipped) for s in summaries)} already complete, {len(failed)} failed")
+    return 1 if failed else 0

@@ -34,6 +34,7 @@ COMMANDS = {
     "detect": "detect",
     "visualize-features": "visualize_features",
     "weights": "weights",
+    "write-sidecars": "write_sidecars",
 }
 
 

@@ -20,9 +20,18 @@ class DetectionDataConfig:
     ``feature_offset`` seconds of step 0, each 0 / -1 meaning "from the file's sidecar"). Windows of
     ``window`` steps start every ``train_stride`` / ``test_stride`` steps, with a final end-aligned
     one; ``fixed_length`` instead resamples each whole video to that many steps (ActivityNet: 768).
+    ``annotation_format`` ``afsd_thumos`` reads AFSD's and GAF's ``*_Annotation.csv`` (``annotations``)
+    with its ``*_video_info.csv`` (``video_info``), ``{subset}`` in both paths standing for the subset
+    (``thumos_annotations/{subset}_Annotation.csv``); ``afsd_anet`` their ``video_info_train_val.json``.
+    Feature files must agree with their sidecars (:mod:`vidaction.data.feature_contract`) on
+    ``stream`` (``rgb+flow``: two streams' features concatenated), ``feature_channels`` and, when set,
+    ``feature_fps``, ``feature_stride`` (frames per feature step; 0: not checked) and
+    ``feature_layout`` (``TC`` or ``CTHW``; empty: not checked), or the run stops before it starts.
     """
 
     annotations: str = ""
+    annotation_format: str = "auto"
+    video_info: str = ""
     root: str = ""
     media_template: str = "{}.mp4"
     train_subset: str = "val"
@@ -39,12 +48,15 @@ class DetectionDataConfig:
     feature_channels: int = 0
     feature_fps: float = 0.0
     feature_offset: float = -1.0
+    feature_stride: int = 0
+    feature_layout: str = ""
     window: int = 256
     train_stride: int = 30
     test_stride: int = 128
     min_overlap: float = 0.5
     fixed_length: int = 0
     boundary_tolerance: float = 1.0
+    outside_instances: str = "warn"
     batch_size: int = 1
     num_workers: int = 2
     pin_memory: bool = True
@@ -53,7 +65,15 @@ class DetectionDataConfig:
 
     def __post_init__(self) -> None:
         one_of("data.input", self.input, ("frames", "features"))
-        one_of("data.stream", self.stream, ("rgb", "flow"))
+        one_of("data.outside_instances", self.outside_instances, ("warn", "error"))
+        one_of("data.annotation_format", self.annotation_format, ("auto", "afsd_thumos", "afsd_anet"))
+        if self.annotation_format == "afsd_thumos" and not self.video_info:
+            raise ConfigError("data.annotation_format=afsd_thumos needs data.video_info, the *_video_info.csv of "
+                              "data.annotations (e.g. thumos_annotations/{subset}_video_info.csv)")
+        one_of("data.stream", self.stream, ("rgb", "flow", "rgb+flow") if self.input == "features" else ("rgb", "flow"))
+        one_of("data.feature_layout", self.feature_layout, ("", "TC", "CTHW"))
+        if self.feature_stride < 0:
+            raise ConfigError(f"data.feature_stride must be >= 0 (0: not checked), got {self.feature_stride}")
         for key in ("window", "train_stride", "test_stride", "batch_size"):
             positive(f"data.{key}", getattr(self, key))
         if self.fps <= 0:

@@ -41,10 +41,14 @@ Item (a dict; the detector, losses and trainer rely on exactly these keys):
   when the window has no instance and background long enough.
 
 Bad input. Annotations are checked when the dataset is built, against the video's duration (the
-record's, else the media's): a segment with a non-finite bound, ``end < start``, a start at or past
-the end of the video, or a bound more than ``boundary_tolerance`` seconds outside ``[0, duration]``,
-and a label outside ``0 .. num_classes - 1`` raise :class:`DetectionAnnotationError` naming the
-video and field (``segments[k]``, ``labels[k]``); bounds within the tolerance are clipped. The
+record's, else the media's): a segment with a non-finite bound or ``end < start``, and a label
+outside ``0 .. num_classes - 1`` raise :class:`DetectionAnnotationError` naming the video and field
+(``segments[k]``, ``labels[k]``). Bounds within ``boundary_tolerance`` seconds outside
+``[0, duration]`` are clipped. A segment reaching further out is what ``outside`` says: ``"warn"``
+(default) clips it to the video, drops it when nothing of it is left (a start at or past the end),
+and lists it in ``outside_instances``; ``"error"`` raises. The published THUMOS14 annotations (AFSD's
+and GAF's ``thumos_annotations/``, the official per-class files) hold five such instances, starting
+after their videos end; no model can see them, and refusing the files would refuse the benchmark. The
 source checks its files when the dataset is built (its module docstring); with ``skip_bad=True``
 videos whose files fail are left out and listed in ``bad_videos`` instead. A read that fails inside
 an epoch gives an item with ``"input": None`` and an ``"error"`` message, which
@@ -153,10 +157,12 @@ def plan_test_windows(segments: np.ndarray, labels: np.ndarray, num_steps: int, 
 
 
 
-def _steps_of_instances(video: DetectionVideo, timeline: Timeline, num_classes: int,
-                        tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Check the instances against the duration and class count; ``(segments in steps, labels)``."""
+def _steps_of_instances(video: DetectionVideo, timeline: Timeline, num_classes: int, tolerance: float,
+                        outside: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Check the instances against the duration and class count; ``(segments in steps, labels, notes)``
+    with a note for each instance clipped or dropped beyond the tolerance (``outside="warn"``)."""
     duration = timeline.duration
+    notes, keep = [], np.ones(len(video.segments), dtype=bool)
     for k, (start, end) in enumerate(video.segments):
         field = f"segments[{k}]"
         if not (np.isfinite(start) and np.isfinite(end)):
@@ -164,13 +170,17 @@ def _steps_of_instances(video: DetectionVideo, timeline: Timeline, num_classes: 
         if end < start:
             raise DetectionAnnotationError(video, field, f"end {end} s before start {start} s")
         if start < -tolerance or end > duration + tolerance or start >= duration:
-            raise DetectionAnnotationError(video, field, f"[{start}, {end}] s outside the video [0, {duration:g}] s")
+            reason = f"[{start}, {end}] s outside the video [0, {duration:g}] s"
+            if outside == "error":
+                raise DetectionAnnotationError(video, field, reason)
+            keep[k] = start < duration
+            notes.append(f"video {video.video_id} {field} {reason}: {'clipped' if keep[k] else 'dropped'}")
     for k, label in enumerate(video.labels):
         if not 0 <= label < num_classes:
             raise DetectionAnnotationError(video, f"labels[{k}]",
                                            f"label {label} outside 0..{num_classes - 1} ({num_classes} classes)")
-    clipped = np.clip(video.segments, 0.0, duration)
-    return timeline.to_steps(clipped), video.labels.copy()
+    clipped = np.clip(video.segments[keep], 0.0, duration)
+    return timeline.to_steps(clipped), video.labels[keep].copy(), notes
 
 
 class DetectionWindowDataset(EpochSeededDataset):
@@ -179,19 +189,22 @@ class DetectionWindowDataset(EpochSeededDataset):
     ``window`` steps per item (``fixed_length`` replaces windows by whole videos resampled to that
     many steps), ``stride`` between window starts (default AFSD's 30 in training, 128 at test time),
     ``min_overlap`` for truncated training targets, ``boundary_tolerance`` in seconds;
-    ``boundary_contrast`` adds AFSD's boundary-contrastive augmentation to training items.
+    ``boundary_contrast`` adds AFSD's boundary-contrastive augmentation to training items;
+    ``outside`` (``"warn"`` | ``"error"``) treats instances beyond the tolerance.
     """
 
     def __init__(self, videos: Sequence[DetectionVideo], source: Source, num_classes: int, train: bool,
                  window: int = 256, stride: int | None = None, min_overlap: float = 0.5,
                  fixed_length: int | None = None, boundary_tolerance: float = 1.0, seed: int = 0,
-                 skip_bad: bool = False, boundary_contrast: bool = False) -> None:
+                 skip_bad: bool = False, boundary_contrast: bool = False, outside: str = "warn") -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         if fixed_length is not None and fixed_length < 1:
             raise ValueError(f"fixed_length must be >= 1, got {fixed_length}")
         if not 0.0 < min_overlap <= 1.0:
             raise ValueError(f"min_overlap must lie in (0, 1], got {min_overlap}")
+        if outside not in ("warn", "error"):
+            raise ValueError(f"outside must be 'warn' or 'error', got {outside!r}")
         self.source = source
         self.num_classes = num_classes
         self.train = train
@@ -207,6 +220,7 @@ class DetectionWindowDataset(EpochSeededDataset):
         self.windows: list[DetectionWindow] = []
         self.bad_videos: list[str] = []
         self.videos_without_windows: list[str] = []
+        self.outside_instances: list[str] = []
         for video in videos:
             try:
                 timeline = source.timeline(video, fixed_length)
@@ -215,7 +229,8 @@ class DetectionWindowDataset(EpochSeededDataset):
                     raise
                 self.bad_videos.append(str(exc))
                 continue
-            segments, labels = _steps_of_instances(video, timeline, num_classes, boundary_tolerance)
+            segments, labels, notes = _steps_of_instances(video, timeline, num_classes, boundary_tolerance, outside)
+            self.outside_instances.extend(notes)
             if fixed_length:
                 if train and not len(segments):
                     planned = []

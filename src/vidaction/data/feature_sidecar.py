@@ -12,9 +12,11 @@ The JSON object (:class:`FeatureSidecar`; every field optional to a reader):
 - per video (``PER_VIDEO_FIELDS``): ``video_id``, ``duration`` (s), ``num_features``,
   ``feature_times`` (s, the centre of each step's window), ``shape``, and facts about the source
   (``source``, ``num_frames``, ``num_source_frames``, ``source_fps``, ``padded_frames``);
-- the rest is the producer's settings: ``fps``, ``window`` and ``stride`` in frames, ``layout``
-  (``"TC"`` or ``"CTHW"``), ``num_channels``, and ``extractor`` (the synthetic motion descriptor) or
-  the I3D extractor's ``checkpoint``, ``endpoint``, ``modality``, sizes, ``mean``/``std`` ...
+- the rest is the producer's settings: the feature contract (:mod:`vidaction.data.feature_contract`:
+  ``extractor``, ``weights_sha256``, ``fps``, ``window`` and ``stride`` in frames, ``input_size``,
+  ``stream``, ``layout`` (``"TC"`` or ``"CTHW"``), ``num_channels``), which detection checks its
+  configuration against, and more of the I3D extractor's: ``checkpoint``, ``endpoint``, sizes,
+  ``mean``/``std`` ...
 
 The *recipe* (:meth:`FeatureSidecar.recipe`, :func:`feature_recipe`) is the sidecar without its
 per-video fields: detectors keep it in their checkpoint (``pretrained_cfg["features"]``) to make
@@ -152,13 +154,18 @@ def feature_recipe(features: str | Path) -> dict[str, Any]:
     return {} if sidecar is None else sidecar.recipe()
 
 
+def write_sidecar(features_path: str | Path, sidecar: FeatureSidecar) -> Path:
+    """The sidecar of ``features_path``, atomically; returns the sidecar's path."""
+    text = json.dumps(sidecar.to_json(), indent=1)
+    return atomic_write(sidecar_path(features_path), lambda stream: stream.write(text.encode()))
+
+
 def write_features(features_path: str | Path, features: np.ndarray, sidecar: FeatureSidecar) -> Path:
     """The ``.npy`` then its sidecar (the completion marker), each atomically; returns ``features_path``."""
     features_path = Path(features_path)
     features_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(features_path, lambda stream: np.save(stream, features))
-    text = json.dumps(sidecar.to_json(), indent=1)
-    atomic_write(sidecar_path(features_path), lambda stream: stream.write(text.encode()))
+    write_sidecar(features_path, sidecar)
     return features_path
 
 

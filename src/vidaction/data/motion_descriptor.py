@@ -32,6 +32,8 @@ the class of action positions with accuracy 0.79 (chance 0.2, majority class 0.3
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,9 @@ DESCRIPTOR_DIMS = 4 * PAIR_DIMS + APPEARANCE_DIMS
 LK_BLOCK = 4
 LK_RIDGE = 1e-3
 MOTION_THRESHOLD = 0.02
+# Frames of a video decoded per reader call, and described at once, by :func:`video_motion_features`.
+DECODE_CHUNK = 128
+DESCRIBE_CHUNK = 16
 
 
 def _block_sum(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -119,32 +124,48 @@ PAIR_SCALES = np.concatenate([np.full(32, 1e-2), np.full(3, 0.1), np.full(4, 0.0
                               [0.1, 0.1], [5e-3, 1e-3], np.full(16, 5e-3)])
 
 
-def motion_descriptor(frames: np.ndarray, stride: int = 2, window: int = 8) -> np.ndarray:
-    """The un-projected descriptor ``(ceil(N / stride), DESCRIPTOR_DIMS)`` of ``(N, H, W, 3) uint8`` frames."""
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 2:
-        raise ValueError(f"need (N >= 2, H, W, 3) frames, got {frames.shape}")
+def _pooled_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, H, W, 3) uint8`` -> the 2 x 2-averaged gray frames ``(N, H / 2, W / 2)`` and the
+    appearance numbers ``(N, APPEARANCE_DIMS)`` of each frame."""
     n, height, width = frames.shape[:3]
-    if height % 8 or width % 8:
-        raise ValueError(f"frame sides must be multiples of 8, got {height}x{width}")
-    if window < stride or (window - stride) % 2:
-        raise ValueError(f"need window >= stride of the same parity, got {window}, {stride}")
     rgb = frames.astype(np.float32) / 255.0
     pooled = rgb.reshape(n, height // 2, 2, width // 2, 2, 3).mean(axis=(2, 4))
-    pairs = _signed_log(_pair_descriptors(pooled.mean(axis=-1)), PAIR_SCALES)
     cells = pooled.reshape(n, 2, height // 4, 2, width // 4, 3)
     colour = cells.mean(axis=(2, 4)).reshape(n, 12)
     texture = cells.mean(axis=-1).std(axis=(2, 4)).reshape(n, 4)
-    appearance = np.concatenate([colour, _signed_log(texture, 0.05)], axis=1)
+    return pooled.mean(axis=-1), np.concatenate([colour, _signed_log(texture, 0.05)], axis=1)
+
+
+def _window_statistics(pairs: np.ndarray, appearance: np.ndarray, stride: int, window: int) -> np.ndarray:
+    """Per-pair ``(N - 1, PAIR_DIMS)`` and per-frame ``(N, APPEARANCE_DIMS)`` numbers -> the steps'
+    descriptor ``(ceil(N / stride), DESCRIPTOR_DIMS)``, frames past either end repeating the edge."""
+    n = len(appearance)
     steps = math.ceil(n / stride)
     half = (window - stride) // 2
     out = np.empty((steps, DESCRIPTOR_DIMS), dtype=np.float32)
     for i in range(steps):
         first = i * stride - half
-        chunk = pairs[np.clip(np.arange(first, first + window - 1), 0, n - 2)]
+        chunk = pairs[np.clip(np.arange(first, first + window - 1), 0, len(pairs) - 1)]
         look = appearance[np.clip(np.arange(first, first + window), 0, n - 1)]
         out[i] = np.concatenate([chunk.mean(0), chunk.max(0), chunk.min(0), chunk.std(0), look.mean(0)])
     return out
+
+
+def _check_shapes(frames: np.ndarray, stride: int, window: int) -> None:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 2:
+        raise ValueError(f"need (N >= 2, H, W, 3) frames, got {frames.shape}")
+    if frames.shape[1] % 8 or frames.shape[2] % 8:
+        raise ValueError(f"frame sides must be multiples of 8, got {frames.shape[1]}x{frames.shape[2]}")
+    if window < stride or (window - stride) % 2:
+        raise ValueError(f"need window >= stride of the same parity, got {window}, {stride}")
+
+
+def motion_descriptor(frames: np.ndarray, stride: int = 2, window: int = 8) -> np.ndarray:
+    """The un-projected descriptor ``(ceil(N / stride), DESCRIPTOR_DIMS)`` of ``(N, H, W, 3) uint8`` frames."""
+    frames = np.asarray(frames)
+    _check_shapes(frames, stride, window)
+    gray, appearance = _pooled_frames(frames)
+    return _window_statistics(_signed_log(_pair_descriptors(gray), PAIR_SCALES), appearance, stride, window)
 
 
 def projection_matrix(channels: int) -> np.ndarray:
@@ -173,21 +194,40 @@ def video_motion_features(path: str | Path, settings: dict) -> tuple[np.ndarray,
     feature recipe of a sidecar written by :func:`~vidaction.data.synthetic_detection.make_detection_dataset`
     (``fps``, ``stride``, ``window``, ``num_channels``) applied to any video, e.g. for ``vidaction detect``.
     Sides that are not multiples of 8 are cut to one (below 8: padded with the edge pixels), and a
-    video of one frame is described as two equal frames (no motion)."""
+    video of one frame is described as two equal frames (no motion).
+
+    The video streams through in pieces of ``DECODE_CHUNK`` decoded and ``DESCRIBE_CHUNK`` described
+    frames: memory holds one piece and the small per-frame numbers, whatever the video's length, and
+    the features equal those of the whole video at once (every per-frame number depends on its
+    frame, or pair of frames, alone)."""
     reader = VideoReader(path)
     fps, stride, window = float(settings["fps"]), int(settings["stride"]), int(settings["window"])
     channels = int(settings["num_channels"])
-    frames = reader.get_frames(indices_at_fps(reader.timestamps(), fps, reader.duration))
-    count, height, width = frames.shape[:3]
-    sides = max(height - height % 8, 8), max(width - width % 8, 8)
-    frames = np.pad(frames, ((0, 0), (0, max(sides[0] - height, 0)), (0, max(sides[1] - width, 0)), (0, 0)),
-                    mode="edge")[:, :sides[0], :sides[1]]
-    features = motion_features(np.concatenate([frames] * (2 if count == 1 else 1)), channels, stride, window)
-    features = features[:math.ceil(count / stride)].astype(np.float32)
+    indices = indices_at_fps(reader.timestamps(), fps, reader.duration)
+    pairs, looks, previous = [], [], None
+    for begin in range(0, len(indices), DECODE_CHUNK):
+        decoded = reader.get_frames(indices[begin:begin + DECODE_CHUNK])
+        height, width = decoded.shape[1:3]
+        sides = max(height - height % 8, 8), max(width - width % 8, 8)
+        decoded = np.pad(decoded, ((0, 0), (0, max(sides[0] - height, 0)), (0, max(sides[1] - width, 0)), (0, 0)),
+                         mode="edge")[:, :sides[0], :sides[1]]
+        for start in range(0, len(decoded), DESCRIBE_CHUNK):
+            gray, appearance = _pooled_frames(decoded[start:start + DESCRIBE_CHUNK])
+            looks.append(appearance)
+            if previous is not None or len(gray) > 1:
+                gray = gray if previous is None else np.concatenate([previous, gray])
+                pairs.append(_signed_log(_pair_descriptors(gray), PAIR_SCALES))
+            previous = gray[-1:]
+    if not pairs:
+        pairs.append(_signed_log(_pair_descriptors(np.concatenate([previous, previous])), PAIR_SCALES))
+    features = _window_statistics(np.concatenate(pairs), np.concatenate(looks), stride, window)
+    features = (features @ projection_matrix(channels)).astype(np.float32)
+    count = len(indices)
     return features, motion_sidecar(Path(path).stem, count, len(features), fps, stride, window, channels)
 
 
-def synthetic_feature_maker(video: Path, recipe: dict) -> tuple[np.ndarray, FeatureSidecar] | None:
-    """The ``feature_maker`` of :func:`vidaction.engine.video_detection.detect_video`: this descriptor of
-    ``video`` when ``recipe`` (a detector's training-feature sidecar) names ``EXTRACTOR``, else ``None``."""
-    return video_motion_features(video, recipe) if recipe.get("extractor") == EXTRACTOR else None
+def synthetic_feature_maker(recipe: dict) -> Callable[[Path], tuple[np.ndarray, FeatureSidecar]] | None:
+    """The ``feature_maker`` of :mod:`vidaction.engine.video_detection`: when ``recipe`` (a detector's
+    training-feature sidecar) names ``EXTRACTOR``, :func:`video_motion_features` with that recipe as a
+    picklable ``video -> (features, sidecar)`` (DataLoader workers run it); else ``None``."""
+    return partial(video_motion_features, settings=recipe) if recipe.get("extractor") == EXTRACTOR else None

@@ -29,6 +29,11 @@ and resized like RGB frames (flow maps are resized as images, values unchanged, 
 is), then mapped to ``[0, 1]`` and normalised with ``pretrained_cfg``: for I3D's mean = std = 0.5 this
 is the ``[-1, 1]`` input itself (AFSD's ``q / 255 * 2 - 1``).
 
+Memory does not grow with the video (:meth:`FeatureExtractor.window_batches`): ``DECODE_CHUNK`` frames
+are decoded and resized at a time, and only one batch's frames are held as float32; the features are
+bit for bit those of the whole video in memory. The sidecar records the feature contract
+(:mod:`vidaction.data.feature_contract`): extractor, weights, fps, stride, window, stream, layout.
+
 Resumption: a video is skipped when its ``.json`` (written last) parses, records the same settings,
 and its ``.npy`` has the recorded shape; both are written to a temporary file and renamed, so a
 crash leaves no half-written pair. Outputs written with other settings stop the run before any work
@@ -38,7 +43,7 @@ skipped and listed in the summary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +64,8 @@ from vidaction.models.backbones.i3d import InceptionI3d, inception_i3d_from_stat
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 MODALITIES = {"rgb": 3, "flow": 2}
-# Resampled frames decoded per reader call: a long video is never held in memory whole.
+# Resampled frames decoded per reader call; each call decodes from a keyframe, so much shorter calls
+# would decode most frames many times.
 DECODE_CHUNK = 256
 # Sidecar fields that decide whether stored features can be reused.
 SETTING_KEYS = ("checkpoint", "endpoint", "modality", "fps", "window", "stride", "size", "short_side", "crop",
@@ -173,12 +179,14 @@ class FeatureExtractor:
         batch_size: windows per forward pass.
         device: where the model runs.
         checkpoint_name: recorded in the sidecar (and compared on resumption).
+        weights_sha256: the weights file's SHA-256, or ``"random-init"``, for the sidecar (``None``: unknown).
     """
 
     def __init__(self, model: nn.Module, endpoint: str = "Mixed_5c", fps: float = 25.0, window: int = 16,
                  stride: int = 4, modality: str = "rgb", size: int | None = None, short_side: int | None = 256,
                  crop: int | None = 224, spatial: bool = False, batch_size: int = 8,
-                 device: str | torch.device = "cpu", checkpoint_name: str = "") -> None:
+                 device: str | torch.device = "cpu", checkpoint_name: str = "",
+                 weights_sha256: str | None = None) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
         if fps <= 0 or window < 1 or stride < 1 or batch_size < 1:
@@ -202,6 +210,9 @@ class FeatureExtractor:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1)
         self.checkpoint_name = checkpoint_name
+        arch = getattr(model, "arch", None)
+        self.extractor = dict(extractor=arch["name"] if arch else type(model).__name__, extractor_arch=arch,
+                              weights_sha256=weights_sha256)
 
     @staticmethod
     def _endpoint_info(model: nn.Module, endpoint: str) -> dict:
@@ -224,9 +235,9 @@ class FeatureExtractor:
             return FlowReader(path)
         return VideoReader(path)
 
-    def preprocess(self, frames: np.ndarray, where: str) -> Tensor:
-        """Reader frames ``(L, H, W, C)`` (uint8 RGB or flow in ``[-1, 1]``) -> ``(L, C, h, w) float32``
-        resized, cropped and normalised."""
+    def resize_crop(self, frames: np.ndarray, where: str) -> Tensor:
+        """Reader frames ``(L, H, W, C)`` (uint8 RGB or flow in ``[-1, 1]``) -> ``(L, h, w, C)`` resized and
+        cropped: uint8 RGB, or flow mapped to ``[0, 1]``."""
         clip = torch.from_numpy(np.ascontiguousarray(frames))
         if self.modality == "flow":
             clip = (clip + 1.0) / 2.0
@@ -243,6 +254,10 @@ class FeatureExtractor:
                                      f"crop {self.crop}")
             top, left = (height - self.crop) // 2, (width - self.crop) // 2
             clip = clip[:, top:top + self.crop, left:left + self.crop]
+        return clip
+
+    def normalise(self, clip: Tensor) -> Tensor:
+        """:meth:`resize_crop`'s ``(L, h, w, C)`` -> ``(L, C, h, w) float32`` normalised."""
         clip = clip.permute(0, 3, 1, 2).to(torch.float32)
         if self.modality == "rgb":
             clip = clip / 255.0
@@ -269,6 +284,32 @@ class FeatureExtractor:
             out = out.mean(dim=2) if self.spatial else out.mean(dim=(2, 3, 4))
         return out.float().cpu().numpy()
 
+    def window_batches(self, reader: Any, indices: np.ndarray, starts: np.ndarray,
+                       where: str) -> Iterator[list[Tensor]]:
+        """Windows ``(window, C, h, w)`` at ``starts`` (in ``indices``, reader frame numbers), ``batch_size``
+        at a time: views of a buffer of one batch's normalised frames, ``(batch_size - 1) * stride +
+        window`` at most, fed by ``DECODE_CHUNK`` frames decoded and resized at a time."""
+        last = int(starts[-1]) + self.window
+        sized, sized_from = None, 0
+        buffer, buffer_from = None, 0
+        for first in range(0, len(starts), self.batch_size):
+            batch = [int(start) for start in starts[first:first + self.batch_size]]
+            low, high = batch[0], batch[-1] + self.window
+            buffer_end = buffer_from + (0 if buffer is None else len(buffer))
+            pieces = [buffer[low - buffer_from:]] if low < buffer_end else []
+            begin = max(low, buffer_end)
+            while begin < high:
+                if sized is None or begin >= sized_from + len(sized):
+                    sized_from = begin
+                    sized = self.resize_crop(reader.get_frames(indices[begin:min(begin + DECODE_CHUNK, last)]), where)
+                end = min(high, sized_from + len(sized))
+                pieces.append(self.normalise(sized[begin - sized_from:end - sized_from]))
+                begin = end
+            # One memory layout for every batch (channels-last, as normalise gives): the backbone's
+            # results depend on it in the last bits.
+            buffer, buffer_from = torch.cat(pieces).contiguous(memory_format=torch.channels_last), low
+            yield [buffer[start - low:start - low + self.window] for start in batch]
+
     def extract(self, path: str | Path,
                 progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, FeatureSidecar]:
         """Features of one video and its sidecar; ``progress(done, total)`` follows the windows."""
@@ -279,31 +320,16 @@ class FeatureExtractor:
         if padded:
             indices = np.concatenate([indices, np.full(padded, indices[-1])])
         starts = window_starts(len(indices), self.window, self.stride)
-        outputs: list[np.ndarray] = []
-        pending: list[Tensor] = []
-        buffer, buffer_start, next_window = None, 0, 0
-        for begin in range(0, len(indices), DECODE_CHUNK):
-            end = min(begin + DECODE_CHUNK, len(indices))
-            frames = self.preprocess(reader.get_frames(indices[begin:end]), str(path))
-            buffer = frames if buffer is None else torch.cat([buffer, frames])
-            while next_window < len(starts) and starts[next_window] + self.window <= end:
-                offset = int(starts[next_window]) - buffer_start
-                pending.append(buffer[offset:offset + self.window])
-                next_window += 1
-                if len(pending) == self.batch_size:
-                    outputs.append(self.embed(pending))
-                    pending = []
-                    if progress is not None:
-                        progress(next_window, len(starts))
-            keep_from = min(int(starts[next_window]), end) if next_window < len(starts) else end
-            buffer, buffer_start = buffer[keep_from - buffer_start:], keep_from
-        if pending:
-            outputs.append(self.embed(pending))
+        features, done = None, 0
+        for windows in self.window_batches(reader, indices, starts, str(path)):
+            out = self.embed(windows)
+            if features is None:
+                shape = (out.shape[1], len(starts), *out.shape[2:]) if self.spatial else (len(starts), *out.shape[1:])
+                features = np.empty(shape, dtype=np.float32)
+            (features.swapaxes(0, 1) if self.spatial else features)[done:done + len(out)] = out
+            done += len(out)
             if progress is not None:
-                progress(next_window, len(starts))
-        features = np.ascontiguousarray(np.concatenate(outputs).astype(np.float32))
-        if self.spatial:
-            features = np.ascontiguousarray(features.transpose(1, 0, 2, 3))
+                progress(done, len(starts))
         times = feature_times(len(starts), self.fps, self.window, self.stride)
         sidecar = FeatureSidecar(
             video_id=video_id_of(Path(path)), feature_fps=self.fps / self.stride, duration=float(reader.duration),
@@ -312,8 +338,9 @@ class FeatureExtractor:
                          num_frames=num_frames, padded_frames=padded),
             settings=dict(**self.settings(), layout="CTHW" if self.spatial else "TC", dtype="float32",
                           num_channels=int(features.shape[0 if self.spatial else 1]),
-                          endpoint_reduction_t=self.info["reduction_t"], input_size=list(buffer.shape[2:]),
-                          mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist(), vidaction=__version__))
+                          endpoint_reduction_t=self.info["reduction_t"], input_size=list(windows[0].shape[2:]),
+                          mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist(), stream=self.modality,
+                          **{k: v for k, v in self.extractor.items() if v}, vidaction=__version__))
         return features, sidecar
 
 

@@ -25,6 +25,8 @@ Decisions:
 * Class list: the explicit ``class_names`` if given (e.g. a previous run's ``classes.txt``; a label
   outside it is an error), otherwise the sorted label names of the *whole* file, all subsets, so the
   index of a class never depends on the subset read (ActivityNet v1.3: 200 classes).
+* Segment bounds are numbers or numeric strings (AFSD's and GAF's ``thumos_gt.json`` writes
+  ``["18.6", "24.8"]``), read with ``float()`` as the official evaluator reads them.
 * Segments are kept as annotated, also where they end after ``duration`` (ActivityNet v1.3 and
   THUMOS14 ship a few such segments, and the official evaluator scores against them as they are);
   whoever cuts training windows clips them. A segment with ``end < start`` or non-finite times, or
@@ -56,15 +58,28 @@ def canonical_subset(name: str) -> str:
     return SUBSET_ALIASES.get(name, name)
 
 
+def _seconds(value: Any) -> float | None:
+    """A segment bound as the official evaluator's ``float()`` reads it, a number or a numeric string
+    (AFSD's ``"18.6"``), if finite; ``None`` for anything else (a bool, other text, NaN, infinity)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    return float(value) if finite_number(value) else None
+
+
 def _segment(path: Path, where: str, annotation: Any) -> tuple[float, float]:
     if not isinstance(annotation, dict) or "segment" not in annotation or "label" not in annotation:
         raise AnnotationError(path, 0, f"{where} must be an object with 'segment' and 'label', got {annotation!r}")
     if not isinstance(annotation["label"], str):
         raise AnnotationError(path, 0, f"{where}.label must be a string, got {annotation['label']!r}")
     segment = annotation["segment"]
-    if not isinstance(segment, list) or len(segment) != 2 or not all(map(finite_number, segment)):
-        raise AnnotationError(path, 0, f"{where}.segment must be [start, end] finite seconds, got {segment!r}")
-    start, end = float(segment[0]), float(segment[1])
+    bounds = [_seconds(v) for v in segment] if isinstance(segment, list) and len(segment) == 2 else [None]
+    if None in bounds:
+        raise AnnotationError(path, 0, f"{where}.segment must be [start, end] finite seconds (numbers or numeric "
+                                       f"strings), got {segment!r}")
+    start, end = bounds
     if start < 0 or end < start:
         raise AnnotationError(path, 0, f"{where}.segment {segment}: need 0 <= start <= end")
     return start, end

@@ -143,8 +143,8 @@ def read_thumos14_folder(folder: str | Path, subset: str, class_names: list[str]
 def read_thumos14_json(path: str | Path, subset: str, class_names: list[str] | None = None
                        ) -> tuple[list[DetectionVideo], list[str]]:
     """Videos of ``subset`` in the ActivityNet-style THUMOS14 JSON (ActionFormer/OpenTAD) and the
-    class list (the 20 official classes in index order unless ``class_names`` is given)."""
-    thumos14_subset(subset)
+    class list (the 20 official classes in index order unless ``class_names`` is given). Any subset
+    the file holds is read: AFSD's and GAF's ``thumos_gt.json`` calls the validation videos ``"train"``."""
     return read_anet_style_json(path, subset, class_names=class_names, default_classes=list(THUMOS14_CLASSES),
                                 ambiguous_label=AMBIGUOUS)
 

@@ -18,6 +18,7 @@ from vidaction.config import (ConfigError, DetectionDataConfig, DetectionExperim
 from vidaction.data.build import build_loader
 from vidaction.data.detection_dataset import DetectionWindowDataset, collate_detection
 from vidaction.data.detection_sources import FeatureSource, FrameSource
+from vidaction.data.feature_contract import check_feature_contract
 from vidaction.data.feature_sidecar import feature_recipe
 from vidaction.data.formats.detection import detection_format, read_class_list, read_detection_annotations
 from vidaction.data.records import DetectionVideo
@@ -48,7 +49,7 @@ def read_split(cfg: DetectionDataConfig, split: str,
         raise ConfigError("data.annotations is empty: give a THUMOS14 annotation folder or an ActivityNet-style JSON")
     names = read_class_list(cfg.class_names) if cfg.class_names else class_names
     videos, names = read_detection_annotations(cfg.annotations, cfg.train_subset if split == "train" else
-                                               cfg.val_subset, names)
+                                               cfg.val_subset, names, cfg.annotation_format, cfg.video_info)
     for video in videos:
         video.path = str(Path(cfg.root) / cfg.media_template.format(video.video_id))
     return videos, names
@@ -59,7 +60,8 @@ def default_tiou_thresholds(cfg: DetectionDataConfig, configured: list) -> list[
     annotation format."""
     if configured:
         return [float(t) for t in configured]
-    thresholds = THUMOS14_TIOU_THRESHOLDS if detection_format(cfg.annotations) == "thumos14" else ANET_TIOU_THRESHOLDS
+    dataset = detection_format(cfg.annotations, cfg.annotation_format)
+    thresholds = THUMOS14_TIOU_THRESHOLDS if dataset == "thumos14" else ANET_TIOU_THRESHOLDS
     return [float(t) for t in thresholds]
 
 
@@ -76,6 +78,7 @@ def build_detection_dataset(cfg: DetectionDataConfig, split: str, class_names: l
     ``boundary_contrast``); videos whose media cannot be read are left out and listed, and more
     than ``data.max_bad_fraction`` of them stops the run before training."""
     videos, names = read_split(cfg, split, class_names)
+    check_feature_contract(cfg, [video.path for video in videos])
     if not videos:
         raise ConfigError(f"no videos in subset {cfg.train_subset if split == 'train' else cfg.val_subset!r} of "
                           f"{cfg.annotations}")
@@ -84,7 +87,11 @@ def build_detection_dataset(cfg: DetectionDataConfig, split: str, class_names: l
                                      stride=cfg.train_stride if train else cfg.test_stride,
                                      min_overlap=cfg.min_overlap, fixed_length=cfg.fixed_length or None,
                                      boundary_tolerance=cfg.boundary_tolerance, seed=seed, skip_bad=True,
-                                     boundary_contrast=boundary_contrast)
+                                     boundary_contrast=boundary_contrast, outside=cfg.outside_instances)
+    if dataset.outside_instances and distributed.is_main_process():
+        print(f"vidaction: warning: {len(dataset.outside_instances)} {split} instances reach beyond their video by "
+              f"more than data.boundary_tolerance={cfg.boundary_tolerance} s and were clipped or dropped "
+              f"(data.outside_instances=error refuses them): {'; '.join(dataset.outside_instances[:5])}", flush=True)
     if dataset.bad_videos:
         listed = "; ".join(dataset.bad_videos[:10])
         message = f"{len(dataset.bad_videos)} of {len(videos)} {split} videos cannot be read: {listed}"
@@ -160,6 +167,7 @@ def detection_parts(cfg: DetectionExperimentConfig, log=print) -> RunParts:
                             "mean": list(cfg.data.mean), "std": list(cfg.data.std)}
     if cfg.data.input == "features":
         model.pretrained_cfg["features"] = feature_recipe(train_set.videos[0].path)
+        check_feature_contract(cfg.data, [video.path for video in val_set.videos], model.pretrained_cfg["features"])
     several = distributed.world_size() > 1
     loaders = [build_loader(dataset, cfg.data, train, several, collate_detection)
                for dataset, train in ((train_set, True), (val_set, False))]
