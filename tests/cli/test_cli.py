@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.processes import torchrun_two
 from vidaction.cli.main import COMMANDS, main
 from vidaction.data.synthetic import MOTION_CLASSES
 
@@ -189,10 +190,7 @@ def test_torchrun_two_cpu_processes(motion_dataset, tmp_path):
     config.write_text("data:\n  format: ucf101\n")
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_TRAIN)
-    torchrun = Path(sys.executable).with_name("torchrun")
-    proc = subprocess.run([str(torchrun), "--nproc_per_node=2", str(script), str(tmp_path), "train", str(config),
-                           *tiny_overrides(motion_dataset, tmp_path / "run", epochs=1)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = torchrun_two(script, tmp_path, "train", config, *tiny_overrides(motion_dataset, tmp_path / "run", epochs=1))
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1 and json.loads(lines[0])["num_videos"] == 32
@@ -248,9 +246,12 @@ def demo_data(tmp_path_factory):
 @pytest.mark.slow
 def test_demo_table_with_attention_rows(demo_data, tmp_path, cli):
     proc = cli("demo", "--data-dir", demo_data, "--out", tmp_path / "runs", "--videos-per-class", "4",
-               "--epochs", "1", "--models", "tsn_tiny", "tsm_tiny+w3", "tsm_tiny+w3+mfr", "--no-progress")
-    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert [row.split("|")[1].strip() for row in table[1:]] == ["tsn_tiny", "tsm_tiny+w3", "tsm_tiny+w3+mfr"]
+               "--epochs", "1", "--models", "tsm_tiny+online", "tsm_tiny+w3", "tsm_tiny+w3+mfr", "--no-progress")
+    table = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [row[0].strip() for row in table[1:4]] == ["tsm_tiny+online", "tsm_tiny+w3", "tsm_tiny+w3+mfr"]
+    # The online row is streamed over the 8 x 1 test videos, frame by frame.
+    assert [cell.strip() for cell in table[4]][:3] == ["streamed model", "test videos", "online top-1 %"]
+    assert table[5][0].strip() == "tsm_tiny+online" and table[5][1].strip() == "8" and float(table[5][3]) > 0
     assert "recipe.teacher" not in proc.stderr and (tmp_path / "runs" / "tsm_tiny+w3+mfr" / "student" / "best.pt").is_file()
     assert not (tmp_path / "runs" / "tsm_tiny+w3+mfr" / "teacher").exists()
     assert (tmp_path / "runs" / "curves.png").is_file()

@@ -19,6 +19,7 @@ CLASSIFIERS = [name for name in list_models() if name not in NOT_CLASSIFIERS]
 TINY_OPTIONS = {
     "gaf_classifier": {"backbone_options": {"base_width": TINY_WIDTH}},
     "hcml": {"backbone": "r2d_tiny", "backbone_options": {"motion": "pmb"}},
+    "tsm_mobilenet_v2": {"width_mult": 0.25},
     "afsd": {"input_channels": 16, "channels": 16, "proposal_channels": 16, "frame_channels": 16, "num_levels": 3,
              "norm_groups": 4},
 }
@@ -130,7 +131,7 @@ def test_duplicate_registration_rejected():
 
 
 def test_list_models_pattern():
-    assert list_models("tsm_*") == ["tsm_r18", "tsm_r50", "tsm_tiny"]
+    assert list_models("tsm_*") == ["tsm_mobilenet_v2", "tsm_r18", "tsm_r50", "tsm_tiny"]
 
 
 def test_bad_clip_shape_is_explained():

@@ -1,7 +1,8 @@
 """``vidaction demo``: the embedded default jobs, end to end on CPU in a few minutes each.
 
 ``--task motion`` (the default) writes (or reuses) the synthetic motion dataset, trains each row of
-a suite (``--suite w3``: TSN, TSM, CBAM, W3, W3 + MFR; ``--suite hcml``: R2D, + prime motion blocks,
+a suite (``--suite w3``: TSN, TSM, CBAM, W3, W3 + MFR, online TSM, which is also streamed frame by
+frame over the test videos; ``--suite hcml``: R2D, + prime motion blocks,
 + HCML's self-supervision) with its recipe, evaluates it on the held-out split, prints a results
 table and writes a PNG of the training curves. ``--task detection`` does the same for AFSD and
 AFSD + GAF on the synthetic untrimmed videos' features, with the mAP at tIoU 0.1-0.7 and a timeline
@@ -45,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", nargs="+", default=None,
                         help="models to train. motion: a registered name with optional suffixes +cbam, +w3 (W3 "
                         "with refinement), +mfr (W3's two-stage distillation; reuses the +w3 run as teacher "
-                        "when it ran before it), +pmb (HCML's prime motion blocks on R2D), +ssl (HCML's "
+                        "when it ran before it), +online (TSM's online shift, from the past only; the row is "
+                        "then also streamed frame by frame over the test videos), +pmb (HCML's prime motion blocks on R2D), +ssl (HCML's "
                         "progressive self-supervision then joint training). detection (default "
                         f"{' '.join(detection.models)}): afsd with optional +gaf (GAF's generative attention, "
                         "trained alternately with its CVAE)")
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _motion(args: argparse.Namespace) -> int:
+    from vidaction.demo.online import online_table, stream_test_split
     from vidaction.demo.recipes import load_recipe
     from vidaction.demo.runs import motion_demo_data, motion_table, run_motion_demo
 
@@ -81,6 +84,11 @@ def _motion(args: argparse.Namespace) -> int:
     print()
     print(motion_table(results))
     print(f"\nchance: top-1 {100 / results[-1]['num_classes']:.1f} %, direction 50.0 %")
+    online = [r for r in results if "online" in r["spec"].split("+")[1:]]
+    if online:
+        print("\n" + online_table([stream_test_split(r["run_dir"], data_root) for r in online]))
+        print("online: one frame per forward with TSM's shift buffers, over the frames of each test video that "
+              "its test clip samples; frames/s end to end (decoding, preprocessing, network)")
     print(f"curves: {out / 'curves.png'}; run folders: {out}/<model>; total {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "train",
     "test": "test",
     "infer": "infer",
+    "stream": "stream",
     "demo": "demo",
     "make-synthetic": "make_synthetic",
     "list-models": "list_models",
@@ -35,6 +36,7 @@ COMMANDS = {
     "visualize-features": "visualize_features",
     "weights": "weights",
     "write-sidecars": "write_sidecars",
+    "export": "export",
 }
 
 

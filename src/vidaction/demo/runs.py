@@ -85,7 +85,7 @@ def train_motion_row(spec: str, data_root: Path, out: Path, seed: int, epochs: i
 
     A ``+mfr`` row distils from ``teacher`` (a checkpoint) when given, else trains its own teacher
     first (W3's stage 1). ``extra`` overrides come last. Returns ``{"spec", "params", "macs", "top1",
-    "mean_class_acc", "direction", "seconds", "num_classes", "history"}``.
+    "mean_class_acc", "direction", "seconds", "num_classes", "run_dir", "history"}``.
     """
     from vidaction.engine.experiment import run_training
     from vidaction.models import create_model
@@ -107,7 +107,7 @@ def train_motion_row(spec: str, data_root: Path, out: Path, seed: int, epochs: i
     macs, params = count_macs(probe, (1, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size))
     return {"spec": spec, "params": params, "macs": macs, "top1": metrics["top1"],
             "mean_class_acc": metrics["mean_class_acc"], "direction": direction_accuracy(confusion, class_names),
-            "seconds": seconds, "num_classes": len(class_names),
+            "seconds": seconds, "num_classes": len(class_names), "run_dir": run_dir,
             "history": json.loads((run_dir / "history.json").read_text())}
 
 

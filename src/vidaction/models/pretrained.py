@@ -4,9 +4,12 @@ Official TSM checkpoints (``{'state_dict': ...}``) name parameters
 ``module.base_model.layer1.0.conv1.net.weight`` (``conv1`` wrapped by the shift as ``.net``) and
 ``module.new_fc.weight``; torchvision ImageNet ResNets ``layer1.0.conv1.weight`` and ``fc.weight``.
 Our ResNets use torchvision's names, so conversion strips the TSM wrappers and maps ``new_fc`` to
-``fc``. A classifier of another size is skipped with a note (fine-tuning); any other shape mismatch
-is reported, never loaded. Our own checkpoints of a training-time wrapper (HCML's backbone with its
-side branches) give the backbone's weights, so an HCML run can initialise a fine-tuning run.
+``fc``. TSM-MobileNetV2 (:mod:`~vidaction.models.backbones.mobilenet_v2_tsm`) keeps TSM's flat
+``features.N.conv.M`` names: torchvision's nested ``features.N.conv.A.B`` groups and ``classifier.1``
+are renamed to them, the TSM online demo's ``classifier`` to ``fc``. A classifier of another size
+is skipped with a note (fine-tuning); any other shape mismatch is reported, never loaded. Our own
+checkpoints of a training-time wrapper (HCML's backbone with its side branches) give the backbone's
+weights, so an HCML run can initialise a fine-tuning run.
 
 Every file is read by :func:`load_torch_file` with ``torch.load(weights_only=True)``: tensors and plain
 data (dict, list, tuple, str, int, float, bool, None) only, never code. A file holding other Python
@@ -133,8 +136,34 @@ def read_state_dict(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, t
     state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if any(k.startswith(("module.base_model.", "base_model.")) or "new_fc." in k for k in state):
         return _from_tsm(state), "official TSM"
+    if "classifier.1.weight" in state:
+        return _from_torchvision_mobilenet_v2(state), "torchvision"
+    if "classifier.weight" in state and "features.0.0.weight" in state:
+        return {re.sub(r"^classifier\.", CLASSIFIER_PREFIX, k): v for k, v in state.items()}, "TSM online demo"
     fc = state.get("fc.weight")
     return state, "torchvision" if fc is not None and fc.shape[0] == 1000 else "state dict"
+
+
+_NESTED_BLOCK_KEY = re.compile(r"^(features\.\d+\.conv\.)(\d+)\.(\d+)\.(.+)$")
+_PLAIN_BLOCK_KEY = re.compile(r"^(features\.\d+\.conv\.)(\d+)\.([a-z_]+)$")
+
+
+def _from_torchvision_mobilenet_v2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision's MobileNetV2 names in TSM's flat layout: a block's ``g`` conv-BN-ReLU6 groups
+    ``conv.A.B`` become ``conv.{3A + B}``, the projection conv and BN after them ``conv.A`` (``A >= g``)
+    become ``conv.{2g + A}``; ``classifier.1`` (after dropout) is ``fc``."""
+    groups: dict[str, int] = {}
+    for key in state:
+        if nested := _NESTED_BLOCK_KEY.match(key):
+            groups[nested[1]] = max(groups.get(nested[1], 0), int(nested[2]) + 1)
+    converted = {}
+    for key, value in state.items():
+        if nested := _NESTED_BLOCK_KEY.match(key):
+            key = f"{nested[1]}{3 * int(nested[2]) + int(nested[3])}.{nested[4]}"
+        elif plain := _PLAIN_BLOCK_KEY.match(key):
+            key = f"{plain[1]}{2 * groups.get(plain[1], 0) + int(plain[2])}.{plain[3]}"
+        converted[key.replace("classifier.1.", CLASSIFIER_PREFIX, 1)] = value
+    return converted
 
 
 def _from_tsm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -10,7 +10,9 @@ Each of the T frames of a clip ``(N, 3, T, H, W)`` goes through a 2D ResNet as a
     layer2 .. layer4, first block with spatial stride 2             (N, 2048, T, 7, 7)
 TSM adds a temporal shift of 1/``shift_div`` of the channels each way (zero padded) on the residual
 branch before ``conv1`` of every block, the published "blockres" placement; it costs no parameters
-and no multiply-accumulates.
+and no multiply-accumulates. ``shift_mode="online"`` shifts one fold from the previous frame only (TSM's
+online model, Sec. 5): frame t's scores depend on frames <= t, and :mod:`vidaction.inference` runs it on a
+stream frame by frame with a cached fold per block.
 
 ``attention="w3"`` (or ``"cbam"``) puts an attention block on the residual branch of every block of
 the stages in ``attention_stages`` (default all four), after the last BatchNorm and before the
@@ -56,6 +58,7 @@ class ResNetTSM(VideoResNet):
         num_frames: T, the clip length the temporal shift mixes over.
         shift: add TSM's temporal shift ("blockres"); False gives TSN.
         shift_div: 1/shift_div of the channels shift each way (8 in the paper).
+        shift_mode: ``"bidirectional"`` (offline TSM) or ``"online"`` (uni-directional, from the past).
         dropout: dropout before the classifier.
         base_width: channels of the stem (64 in the standard ResNets); narrow variants for CPU.
         in_channels: input channels (3 for RGB).
@@ -76,7 +79,8 @@ class ResNetTSM(VideoResNet):
     attention_inplace = True
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, ...], num_classes: NumClasses,
-                 num_frames: int, shift: bool, shift_div: int = 8, dropout: float = 0.5, base_width: int = 64,
+                 num_frames: int, shift: bool, shift_div: int = 8, shift_mode: str = "bidirectional",
+                 dropout: float = 0.5, base_width: int = 64,
                  in_channels: int = 3, attention: str | None = None,
                  attention_stages: tuple[int, ...] | None = None, attention_reduction: int = 16,
                  refine: bool = False, attention_options: dict | None = None, input_size: int = 224) -> None:
@@ -84,7 +88,7 @@ class ResNetTSM(VideoResNet):
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         super().__init__(block, [(FRAME,) * count for count in layers], Stem(FRAME), num_classes, num_frames,
                          dropout, base_width, in_channels, shift_div=shift_div if shift else None,
-                         attention=attention, attention_stages=attention_stages,
+                         shift_mode=shift_mode, attention=attention, attention_stages=attention_stages,
                          attention_reduction=attention_reduction, refine=refine,
                          attention_options=attention_options, input_size=input_size)
         self.is_shift = shift
@@ -141,7 +145,8 @@ def tsn_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base
 
 
 @register_model
-def tsm_r18(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
+def tsm_r18(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, shift_div: int = 8,
+            shift_mode: str = "bidirectional", base_width: int = 64,
             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
             attention_reduction: int = 16, refine: bool = False, attention_options: dict | None = None,
             input_size: int = 224) -> ResNetTSM:
@@ -150,7 +155,8 @@ def tsm_r18(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, shif
 
 
 @register_model
-def tsm_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, shift_div: int = 8, base_width: int = 64,
+def tsm_r50(num_classes: NumClasses, num_frames: int, dropout: float = 0.5, shift_div: int = 8,
+            shift_mode: str = "bidirectional", base_width: int = 64,
             in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
             attention_reduction: int = 16, refine: bool = False, attention_options: dict | None = None,
             input_size: int = 224) -> ResNetTSM:
@@ -168,7 +174,8 @@ def tsn_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, bas
 
 
 @register_model
-def tsm_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, shift_div: int = 8, base_width: int = 8,
+def tsm_tiny(num_classes: NumClasses, num_frames: int, dropout: float = 0.0, shift_div: int = 8,
+             shift_mode: str = "bidirectional", base_width: int = 8,
              in_channels: int = 3, attention: str | None = None, attention_stages: AttentionStages = None,
              attention_reduction: int = 4, refine: bool = False, attention_options: dict | None = None,
              input_size: int = 224) -> ResNetTSM:

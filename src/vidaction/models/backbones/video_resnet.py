@@ -7,7 +7,7 @@ with different ``conv_makers``. What differs between them is data, not code:
   I3D's 3x1x1 inflation, R(2+1)D's separate 3x1x1 conv);
 - the :class:`Stem` (conv1 ``k_t x 7 x 7`` stride ``(s_t, 2, 2)``, BN, ReLU, ``1x3x3`` max pool
   stride ``(p_t, 2, 2)``) and the temporal stride of each stage's first block;
-- TSM's temporal shift before every block's first conv (``shift_div``);
+- TSM's temporal shift before every block's first conv (``shift_div``, ``shift_mode``);
 - the attention of :func:`~vidaction.models.attention.factory.create_attention`: W3 / CBAM on the
   residual branch of every block of ``attention_stages``, after the last BN and before the
   addition (W3 Sec. 3.3), or a non-local block after every other block, wrapped as
@@ -191,6 +191,8 @@ class VideoResNet(VideoClassifier):
         temporal_strides: temporal stride of each stage's first block.
         stage_names: feature names of the stages (``layer1`` .. by default; modules are ``layerX``).
         shift_div: TSM's shift of 1/shift_div channels each way before every block (``None``: no shift).
+        shift_mode: ``"bidirectional"`` or ``"online"`` (one fold from the past only), see
+            :class:`~vidaction.models.layers.temporal_shift.TemporalShift`.
         pool2: a ``2x1x1`` max pool halving T between layer1 and layer2 (MMAction2's ``with_pool2``).
         attention, attention_stages, attention_reduction, attention_options, refine: as the builders.
         input_size: the frame side the model is built for (checked against W3/CBAM's kernel).
@@ -203,7 +205,8 @@ class VideoResNet(VideoClassifier):
     def __init__(self, block: type[ResidualBlock], conv_types: Sequence[Sequence[ConvType]], stem: Stem,
                  num_classes: NumClasses, num_frames: int, dropout: float = 0.5, base_width: int = 64,
                  in_channels: int = 3, temporal_strides: Sequence[int] | None = None,
-                 stage_names: Sequence[str] | None = None, shift_div: int | None = None, pool2: bool = False,
+                 stage_names: Sequence[str] | None = None, shift_div: int | None = None,
+                 shift_mode: str = "bidirectional", pool2: bool = False,
                  attention: str | None = None, attention_stages: Sequence[int] | None = None,
                  attention_reduction: int = 16, refine: bool = False, attention_options: dict | None = None,
                  input_size: int = 224,
@@ -231,7 +234,7 @@ class VideoResNet(VideoClassifier):
         attention_args = dict(num_frames=num_frames if dims == 2 else None, reduction=attention_reduction,
                               options=attention_options, inplace=self.attention_inplace)
         temporal_strides = temporal_strides or (1,) * len(conv_types)
-        shift = (lambda: TemporalShift(num_frames, shift_div)) if shift_div else None
+        shift = (lambda: TemporalShift(num_frames, shift_div, shift_mode)) if shift_div else None
         channels = base_width
         for index, types in enumerate(conv_types):
             stride, width = 1 if index == 0 else 2, base_width * 2 ** index
