@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from vidaction.data.errors import AnnotationError
 from vidaction.data.formats.activitynet import read_activitynet
+from vidaction.data.formats.afsd import read_afsd_anet, read_afsd_thumos
 from vidaction.data.formats.detection import read_class_list, read_detection_annotations
 from vidaction.data.formats.egogesture import SUBJECTS, read_egogesture
 from vidaction.data.formats.epic_kitchens import read_epic55
@@ -291,6 +292,41 @@ def test_activitynet_json(scratch, content, subset, dispatch):
 def test_thumos14_json(scratch, content, subset):
     run_case("thumos14_json", scratch, {"thumos14.json": content},
              lambda folder: read_thumos14(folder / "thumos14.json", subset), check_detection)
+
+
+# AFSD's and GAF's thumos_annotations/ and anet_annotations/ as published (data/formats/afsd.py).
+AFSD_THUMOS = {
+    "val_Annotation.csv": b"video,type,type_idx,start,end,startFrame,endFrame\n"
+                          b"video_validation_0000051,Billiards,12,67.5,75.9,2025,2277\n"
+                          b"video_validation_0000160,Ambiguous,0,155.2,160.6,4656,4818\n"
+                          b"video_validation_0000160,Diving,26,10.0,12.5,300,375\n",
+    "val_video_info.csv": b"video,fps,sample_fps,count,sample_count\n"
+                          b"video_validation_0000051,30.0,10.0,5091.0,1697\n"
+                          b"video_validation_0000160,29.97002997002997,10.0,5994.0,1999\n",
+    "Class Index_Detection.txt": _crlf("7 BaseballPitch", "12 Billiards", "26 Diving")}
+AFSD_ANET = {"v_sJFgo9H6zNo": {"subset": "validation", "duration": 139.042, "frame_num": 768, "fps": 5.52,
+                               "annotations": [{"start_frame": 494.0, "end_frame": 717.6, "label": "Mooping floor",
+                                                "label_id": 2}]},
+             "v_V1GAp8Af2oc": {"subset": "training", "duration": 60.0, "frame_num": 768, "fps": 12.8,
+                               "annotations": [{"start_frame": 12.8, "end_frame": 64.0, "label": "Archery",
+                                                "label_id": 1}]}}
+
+
+@HOSTILE
+@given(files=mutated_files(AFSD_THUMOS), subset=st.sampled_from(["val", "test"]))
+def test_afsd_thumos_annotations(scratch, files, subset):
+    run_case("afsd_thumos", scratch, files,
+             lambda folder: read_afsd_thumos(folder / "{subset}_Annotation.csv", folder / "{subset}_video_info.csv",
+                                             subset), check_detection)
+
+
+@HOSTILE
+@given(files=mutated_files({"video_info_train_val.json": json.dumps(AFSD_ANET).encode(),
+                            "action_name.txt": b"Archery\nMooping floor"}, json_files=("video_info_train_val.json",)),
+       subset=st.sampled_from(["training", "validation"]))
+def test_afsd_anet_annotations(scratch, files, subset):
+    run_case("afsd_anet", scratch, files, lambda folder: read_afsd_anet(folder / "video_info_train_val.json", subset),
+             check_detection)
 
 
 RESULTS = {"version": "VERSION 1.3", "external_data": {"used": False}, "results": {

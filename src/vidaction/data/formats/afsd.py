@@ -265,7 +265,8 @@ def read_afsd_anet(path: str | Path, subset: str, class_names: list[str] | None 
         segments, labels = [], []
         for i, annotation in enumerate(entry["annotations"]):
             where = f"[{key!r}].annotations[{i}]"
-            if not isinstance(annotation, dict) or annotation.get("label") not in index:
+            if not isinstance(annotation, dict) or not isinstance(annotation.get("label"), str) \
+                    or annotation["label"] not in index:
                 label = annotation.get("label") if isinstance(annotation, dict) else annotation
                 raise AnnotationError(path, 0, f"{where}.label {label!r} is not one of the {len(names)} classes")
             start, end = (_frame(path, where, annotation, k, fps) for k in ("start_frame", "end_frame"))
