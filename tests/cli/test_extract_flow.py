@@ -57,4 +57,4 @@ def test_extract_flow_option_errors(videos, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["extract-flow", str(empty), "--out", str(tmp_path / "o")]) == 2
-    assert "no video files" in capsys.readouterr().err
+    assert "no video (.mp4, " in capsys.readouterr().err

@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 
 from vidaction.data.errors import VideoDecodeError
-from vidaction.data.flow import (
-    FlowReader,
-    FlowSettings,
-    codes_to_flow,
-    flow_is_complete,
-    flow_output_paths,
-    flow_to_codes,
-)
-from vidaction.data.flow_extraction import collect_videos, extract_flows, extract_video_flow, tvl1_flow
+from vidaction.data.flow import (FlowReader, FlowSettings, codes_to_flow, flow_is_complete, flow_output_paths,
+                                 flow_to_codes)
+from vidaction.data.flow_extraction import extract_flows, extract_video_flow, tvl1_flow
+from vidaction.data.inputs import DuplicateVideoIdError, check_unique_ids, find_inputs
 from vidaction.data.writer import write_video
 
 cv2 = pytest.importorskip("cv2")
@@ -162,14 +157,15 @@ def test_reader_rejects_incomplete_output(tmp_path):
         FlowReader(tmp_path / "nothing.npy")
 
 
-def test_collect_videos_expands_folders_and_rejects_duplicate_ids(tmp_path):
-    (tmp_path / "a").mkdir()
+def test_inputs_expand_folders_recursively_and_duplicate_ids_are_refused(tmp_path):
+    (tmp_path / "a" / "deeper").mkdir(parents=True)
     (tmp_path / "b").mkdir()
-    for name in ("a/v1.mp4", "a/v2.avi", "a/notes.txt", "b/v1.mkv"):
+    for name in ("a/v1.mp4", "a/deeper/v2.avi", "a/notes.txt", "b/v1.mkv"):
         (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in collect_videos([tmp_path / "a"])] == ["v1.mp4", "v2.avi"]
-    with pytest.raises(ValueError, match="share the id 'v1'"):
-        collect_videos([tmp_path / "a", tmp_path / "b"])
+    found = find_inputs([tmp_path / "a", tmp_path / "a" / "v1.mp4"])
+    assert [p.name for p in found] == ["v2.avi", "v1.mp4"]
+    with pytest.raises(DuplicateVideoIdError, match=r"share the video id 'v1'; redo"):
+        check_unique_ids(find_inputs([tmp_path / "a", tmp_path / "b"]), "redo")
 
 
 def test_settings_are_checked():

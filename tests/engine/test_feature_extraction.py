@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from vidaction.cli.main import main
+from vidaction.data.inputs import find_inputs
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.transforms import resize_frames
 from vidaction.data.video import VideoReader
 from vidaction.data.writer import write_video
 from vidaction.engine import feature_extraction
-from vidaction.engine.feature_extraction import (FeatureExtractor, feature_times, find_inputs, load_backbone,
-                                                 window_starts)
+from vidaction.engine.feature_extraction import FeatureExtractor, feature_times, load_backbone, window_starts
 from vidaction.models import create_model
 
 FPS = 25.0

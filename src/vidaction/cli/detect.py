@@ -148,9 +148,9 @@ def _detect_one(args: argparse.Namespace) -> int:
 def _detect_many(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from vidaction.data.inputs import check_unique_ids, find_inputs
     from vidaction.data.motion_descriptor import synthetic_feature_maker
-    from vidaction.engine.batch_detection import check_unique_ids, detect_to_parts, merge_parts
-    from vidaction.engine.feature_extraction import find_inputs
+    from vidaction.engine.batch_detection import detect_to_parts, merge_parts
     from vidaction.engine.runtime import resolve_device
     from vidaction.engine.sharding import finish_shares, read_list_file
     from vidaction.engine.tasks.detection import load_trained_detector
@@ -158,7 +158,7 @@ def _detect_many(args: argparse.Namespace) -> int:
 
     model, cfg, class_names = load_trained_detector(args.checkpoint)
     videos = sorted(set(find_inputs([*args.inputs, *(read_list_file(args.list) if args.list else [])], "rgb")))
-    check_unique_ids(videos)
+    check_unique_ids(videos, "results are keyed by it: detect them into different results files")
     device = resolve_device(args.device)
     compute, in_workers = None, False
     if cfg.data.input == "features":

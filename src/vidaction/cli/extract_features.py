@@ -57,11 +57,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from vidaction.data.inputs import check_unique_ids, find_inputs
+    from vidaction.engine.feature_extraction import (FeatureExtractor, OutputConflictError, extract_to_folder,
+                                                     load_backbone)
     from vidaction.engine.runtime import resolve_device
-    from vidaction.models.hub import sha256_of
-    from vidaction.engine.feature_extraction import (FeatureExtractor, OutputConflictError, check_unique_ids,
-                                                     extract_to_folder, find_inputs, load_backbone)
     from vidaction.engine.sharding import gather_at_end, process_share, take_share
+    from vidaction.models.hub import sha256_of
 
     if args.size is not None and args.short_side is not None:
         print("vidaction: error: give --size or --short-side, not both", file=sys.stderr)
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vidaction: error: {exc}", file=sys.stderr)
         return 2
     try:
-        check_unique_ids(inputs)
+        check_unique_ids(inputs, "rename one or extract them into different folders")
         summary = extract_to_folder(extractor, take_share(inputs), args.out, overwrite=args.overwrite,
                                     progress=not args.no_progress and process_share()[0] == 0)
     except OutputConflictError as exc:

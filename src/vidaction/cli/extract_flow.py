@@ -40,17 +40,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidaction.config import ConfigError
     from vidaction.data.flow import FlowSettings
-    from vidaction.data.flow_extraction import collect_videos, extract_flows
+    from vidaction.data.flow_extraction import extract_flows
+    from vidaction.data.inputs import check_unique_ids, find_inputs
     from vidaction.engine.sharding import gather_at_end, process_share, take_share
 
     try:
         settings = FlowSettings(fps=args.fps, short_side=args.short_side, square=args.square, bound=args.bound,
                                 format=args.format, jpeg_quality=args.jpeg_quality)
-        videos = collect_videos(args.videos)
     except ValueError as exc:
         raise ConfigError(f"extract-flow: {exc}") from exc
-    if not videos:
-        raise ConfigError(f"extract-flow: no video files in {' '.join(args.videos)}")
+    videos = find_inputs(args.videos)
+    check_unique_ids(videos, "flow is stored per id, so extract them into different --out folders")
     summary = extract_flows(take_share(videos), args.out, settings, workers=args.workers,
                             progress=not args.no_progress and process_share()[0] == 0)
     summaries = gather_at_end(summary)  # under torchrun: every process's share, on rank 0

@@ -151,26 +151,6 @@ def _remove(path: Path) -> None:
 
 
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
-
-
-def collect_videos(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given and the video files (by extension, sorted) of folders; ids (stems) must be unique."""
-    videos: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            videos.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS))
-        else:
-            videos.append(path)
-    seen: dict[str, Path] = {}
-    for video in videos:
-        if video.stem in seen and seen[video.stem] != video:
-            raise ValueError(f"two videos share the id {video.stem!r} ({seen[video.stem]} and {video}); "
-                             "flow is stored per id, so extract them into different --out folders")
-        seen[video.stem] = video
-    return list(dict.fromkeys(videos))
-
-
 @dataclass
 class FlowRunSummary:
     """What :func:`extract_flows` did: ids extracted, ids already complete, ``"path: reason"`` failures."""

@@ -31,7 +31,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vidaction.config import ConfigError
 from vidaction.data.errors import AnnotationError, VideoDecodeError
 from vidaction.data.feature_sidecar import feature_path, sidecar_path, write_features
 from vidaction.data.records import DetectionVideo
@@ -39,16 +38,6 @@ from vidaction.engine.sharding import (JsonLinesWriter, ShareSummary, part_files
                                        read_json_lines, remove_parts, take_share, write_text_atomically)
 from vidaction.engine.video_detection import VideoDetections, VideoFeatures, detect_record
 from vidaction.evaluation.detection_results import RESULTS_VERSION
-
-
-def check_unique_ids(videos: Sequence[Path]) -> None:
-    """Results are keyed by video id (the file stem): two videos with one id are refused, naming both."""
-    seen: dict[str, Path] = {}
-    for video in videos:
-        other = seen.setdefault(video.stem, video)
-        if other != video:
-            raise ConfigError(f"{other} and {video} share the video id {video.stem!r}; detect them into "
-                              "different results files")
 
 
 class DetectorInputs(Dataset):

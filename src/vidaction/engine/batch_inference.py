@@ -29,11 +29,10 @@ from tqdm import tqdm
 
 from vidaction.config import DataConfig
 from vidaction.data.build import build_dataset_for_records
+from vidaction.data.inputs import find_inputs
 from vidaction.data.records import VideoRecord
-from vidaction.engine.feature_extraction import find_inputs
 from vidaction.engine.sharding import (JsonLinesWriter, ShareSummary, part_files, part_path, process_share,
-                                       read_json_lines, read_list_file, remove_parts, take_share,
-                                       write_text_atomically)
+                                       read_json_lines, read_list_file, remove_parts, take_share, write_text_atomically)
 
 
 def find_frame_folders(paths: Iterable[str | Path], first_frame: str) -> list[Path]:

@@ -43,7 +43,7 @@ skipped and listed in the summary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,13 @@ from torch import Tensor, nn
 from vidaction import __version__
 from vidaction.data.errors import VideoDecodeError
 from vidaction.data.feature_sidecar import FeatureSidecar, complete_sidecar, feature_path, sidecar_path, write_features
+from vidaction.data.inputs import check_unique_ids, video_id_of
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.transforms import resize_frames
 from vidaction.data.video import VideoReader
-from vidaction.models.pretrained import load_torch_file, model_from_record
 from vidaction.models.backbones.i3d import InceptionI3d, inception_i3d_from_state_dict
+from vidaction.models.pretrained import load_torch_file, model_from_record
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 MODALITIES = {"rgb": 3, "flow": 2}
 # Resampled frames decoded per reader call; each call decodes from a keyframe, so much shorter calls
 # would decode most frames many times.
@@ -109,37 +109,6 @@ def load_backbone(checkpoint: str | Path) -> nn.Module:
         return inception_i3d_from_state_dict({k: v for k, v in state.items() if isinstance(v, Tensor)})
     except ValueError as exc:
         raise FileNotFoundError(f"{path}: {exc}") from exc
-
-
-def find_inputs(paths: Iterable[str | Path], modality: str = "rgb") -> list[Path]:
-    """The videos (RGB) or stored flows (flow) named by ``paths``: files as given, folders searched
-    recursively (RGB: files with a ``VIDEO_EXTENSIONS`` suffix; flow: JPEG flow folders, those with a
-    ``flow.json``, and ``.npy`` flows with their ``.json``), sorted per folder. Raises
-    ``FileNotFoundError`` for a missing path or when nothing is found."""
-    from vidaction.data.flow import MARKER_NAME
-
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise FileNotFoundError(f"no such video or folder: {path}")
-        if path.is_file() or (modality == "flow" and (path / MARKER_NAME).is_file()):
-            found.append(path)
-        elif modality == "flow":
-            folders = sorted(marker.parent for marker in path.rglob(MARKER_NAME))
-            arrays = sorted(p for p in path.rglob("*.npy") if p.with_suffix(".json").is_file())
-            found.extend(sorted(folders + arrays))
-        else:
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS))
-    if not found:
-        kind = "stored flow" if modality == "flow" else f"video ({', '.join(VIDEO_EXTENSIONS)})"
-        raise FileNotFoundError(f"no {kind} found in {', '.join(map(str, paths))}")
-    return found
-
-
-def video_id_of(path: Path) -> str:
-    """The output name of an input: its file stem (a flow folder's name)."""
-    return path.stem if path.is_file() else path.name
 
 
 def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
@@ -344,16 +313,6 @@ class FeatureExtractor:
         return features, sidecar
 
 
-def check_unique_ids(inputs: Sequence[Path]) -> None:
-    """Two inputs with the same id would overwrite each other's features: refuse, naming both."""
-    seen: dict[str, Path] = {}
-    for path in inputs:
-        other = seen.setdefault(video_id_of(path), path)
-        if other != path:
-            raise OutputConflictError(f"{other} and {path} would both be written as {video_id_of(path)}.npy; "
-                             "rename one or extract them into different folders")
-
-
 def extract_to_folder(extractor: FeatureExtractor, inputs: Sequence[Path], out_dir: str | Path,
                       overwrite: bool = False, progress: bool = True,
                       log: Callable[[str], None] | None = None) -> ExtractionSummary:
@@ -364,7 +323,7 @@ def extract_to_folder(extractor: FeatureExtractor, inputs: Sequence[Path], out_d
     """
     from tqdm import tqdm
 
-    check_unique_ids(inputs)
+    check_unique_ids(inputs, "rename one or extract them into different folders")
     settings = extractor.settings()
     complete = {}
     for path in inputs:
