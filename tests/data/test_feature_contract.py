@@ -170,6 +170,11 @@ def test_training_on_features_that_contradict_the_config_or_each_other_stops_on_
     mixed = cli("train", path, check=False)
     assert mixed.returncode == 2
     assert "b.json: field 'stride': the sidecar says 8 but the detector's training features say 4" in mixed.stderr
+    # vidaction test checks the test features against the checkpoint's training features.
+    cli("train", path, "data.val_subset=training", "schedule.epochs=1")
+    tested = cli("test", path, f"checkpoint={tmp_path / 'run' / 'last.pt'}", check=False)
+    assert tested.returncode == 2
+    assert "b.json: field 'stride': the sidecar says 8 but the detector's training features say 4" in tested.stderr
 
 
 def test_detection_refuses_features_unlike_the_detectors_training_features(tmp_path):

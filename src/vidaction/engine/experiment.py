@@ -17,6 +17,7 @@ from typing import Any
 from vidaction.config import ConfigError, DetectionExperimentConfig, ExperimentConfig, config_to_dict
 from vidaction.data.build import build_dataset, build_loader
 from vidaction.data.detection_dataset import collate_detection
+from vidaction.data.feature_contract import check_feature_contract
 from vidaction.engine import distributed
 from vidaction.engine.evaluators import ClassificationEvaluator, detection_metrics
 from vidaction.engine.loop import TrainingLoop
@@ -91,7 +92,8 @@ def run_test(cfg: ExperimentConfig | DetectionExperimentConfig, log=print) -> di
 
 
 def _test_detector(cfg: DetectionExperimentConfig, log) -> dict[str, Any]:
-    """The detections are written to ``<out_dir>/test_predictions.json``."""
+    """The detections are written to ``<out_dir>/test_predictions.json``. Test features are checked
+    against the feature contract of each checkpoint's training features (:mod:`vidaction.data.feature_contract`)."""
     runtime = Runtime.from_config(cfg.train)
     nets, loaders, class_names, val_set = [], [], None, None
     for path in [cfg.train.checkpoint] + ([cfg.test.fuse_checkpoint] if cfg.test.fuse_checkpoint else []):
@@ -101,6 +103,9 @@ def _test_detector(cfg: DetectionExperimentConfig, log) -> dict[str, Any]:
             raise ConfigError(f"{path} was trained on other classes than {cfg.train.checkpoint}")
         class_names = stream_classes
         dataset, _ = build_detection_dataset(data_cfg, "val", class_names)
+        if data_cfg.input == "features":  # the features must be made as the detector's training features were
+            check_feature_contract(data_cfg, [video.path for video in dataset.videos],
+                                   (model.pretrained_cfg or {}).get("features"))
         val_set = val_set or dataset
         nets.append(model.to(runtime.device))
         loaders.append(build_loader(dataset, data_cfg, False, distributed.world_size() > 1, collate_detection))
