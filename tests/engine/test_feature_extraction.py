@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.processes import torchrun_two
 from vidaction.cli.main import main
 from vidaction.data.inputs import find_inputs
 from vidaction.data.sampling import indices_at_fps
@@ -298,3 +299,19 @@ def test_memory_does_not_grow_with_the_video(tmp_path, monkeypatch):
         tracemalloc.stop()
     assert peaks[1] < 1.3 * peaks[0], peaks          # the whole video in memory: 4 times as much
     assert max(buffers) <= ((batch_size - 1) * stride + window) * 3 * 16 * 16 * 4
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_extract_what_one_process_extracts(tmp_path, tiny_i3d, videos):
+    checkpoint, _ = tiny_i3d
+    write_video(videos / "c.mp4", _frames(30, seed=3), fps=30)
+    options = ["--size", "32", "--window", "8", "--stride", "4", "--device", "cpu", "--no-progress"]
+    assert _run(checkpoint, videos, "--out", tmp_path / "single", *options[:-3]) == 0
+    proc = torchrun_two("-m", "vidaction.cli.main", "extract-features", checkpoint, videos, "--out",
+                        tmp_path / "shared", *options)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("3 videos: 3 extracted, 0 already complete, 0 failed") == 1  # rank 0 reports all
+    for name in ("a", "b", "c"):
+        assert np.array_equal(np.load(tmp_path / "shared" / f"{name}.npy"), np.load(tmp_path / "single" / f"{name}.npy"))
+        single, shared = (json.loads((tmp_path / run / f"{name}.json").read_text()) for run in ("single", "shared"))
+        assert shared == single
