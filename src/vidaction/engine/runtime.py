@@ -48,13 +48,22 @@ def resolve_device(name: str = "auto") -> torch.device:
 @contextmanager
 def distributed_session() -> Iterator[None]:
     """Join torchrun's process group (gloo on CPU, NCCL on CUDA) for the block; leave it afterwards.
-    A session inside another one leaves the group to the outer one."""
+    A session inside another one leaves the group to the outer one.
+
+    A block that ends normally waits for every rank before the group is destroyed, so that no rank
+    tears its connections down while another still uses them (a gloo rank that left first was seen
+    to abort at exit once, under load); a block that raises leaves at once, as the other ranks may
+    never arrive."""
     joined_here = not distributed.is_distributed() and distributed.init_distributed()
     try:
         yield
-    finally:
+    except BaseException:
         if joined_here:
             distributed.cleanup()
+        raise
+    if joined_here:
+        distributed.barrier()
+        distributed.cleanup()
 
 
 def seed_everything(seed: int) -> None:
