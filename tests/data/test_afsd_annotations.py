@@ -370,3 +370,19 @@ def write_gt(tmp_path, segment):
     path.write_text(json.dumps({"database": {"video_test_0000896": {"subset": "test", "annotations": [
         {"segment": segment, "label": "HighJump"}]}}}))
     return path
+
+
+def test_eval_detection_scores_the_csv_pair_as_published(thumos_annotations, tmp_path, capsys):
+    # Exact detections of video_test_0000004's two CricketBowling instances: AP 1 at every tIoU.
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"version": "VERSION 1.3", "external_data": {}, "results": {"video_test_0000004": [
+        {"label": "CricketBowling", "score": 0.9, "segment": [0.2, 1.1]},
+        {"label": "CricketBowling", "score": 0.8, "segment": [11.4, 12.2]}]}}))
+    gt = ["--gt", str(thumos_annotations / "test_Annotation.csv")]
+    assert main(["eval-detection", *gt, "--pred", str(pred), "--annotation-format", "afsd_thumos",
+                 "--video-info", str(thumos_annotations / "test_video_info.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "(thumos14, subset testing): 1 videos, 2 segments, 20 classes" in out
+    assert json.loads(out.strip().splitlines()[-1])["average_mAP"] == pytest.approx(1.0)
+    assert main(["eval-detection", *gt, "--pred", str(pred), "--annotation-format", "afsd_thumos"]) == 2
+    assert "needs --video-info" in capsys.readouterr().err

@@ -37,8 +37,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "evaluator (interpolated AP, greedy matching by descending score). Detections on videos absent from "
         "the ground truth count as false positives, as in the official code.",
     )
-    parser.add_argument("--gt", required=True, help="THUMOS14 annotation folder (<Class>_test.txt ...) or "
-                        "ActivityNet-style JSON (ActivityNet v1.3, THUMOS14 conversion)")
+    parser.add_argument("--gt", required=True, help="THUMOS14 annotation folder (<Class>_test.txt ...), "
+                        "ActivityNet-style JSON (ActivityNet v1.3, THUMOS14 conversion, AFSD's thumos_gt.json), or "
+                        "with --annotation-format AFSD's and GAF's *_Annotation.csv / video_info_train_val.json")
+    parser.add_argument("--annotation-format", choices=["auto", "afsd_thumos", "afsd_anet"], default="auto",
+                        help="afsd_thumos: --gt is AFSD's test_Annotation.csv, with --video-info its "
+                        "test_video_info.csv; afsd_anet: --gt is AFSD's video_info_train_val.json (default auto: "
+                        "a THUMOS14 folder or an ActivityNet-style JSON)")
+    parser.add_argument("--video-info", default=None, help="AFSD's *_video_info.csv (with --annotation-format "
+                        "afsd_thumos)")
     parser.add_argument("--pred", required=True, help="results JSON")
     parser.add_argument("--subset", default=None, help="subset to score (default: test for THUMOS14, "
                         "validation for ActivityNet)")
@@ -81,12 +88,16 @@ def run(args: argparse.Namespace) -> int:
     from vidaction.evaluation.detection_results import evaluate_detection, read_results_json
     from vidaction.viz.tables import format_table
 
-    dataset = detection_format(args.gt)
-    subset = canonical_subset(args.subset or ("test" if dataset == "thumos14" else "validation"))
+    if args.annotation_format == "afsd_thumos" and not args.video_info:
+        raise ConfigError("--annotation-format afsd_thumos needs --video-info (AFSD's *_video_info.csv)")
+    dataset = detection_format(args.gt, args.annotation_format)
+    named_subset = args.subset or ("test" if dataset == "thumos14" else "validation")
+    subset = canonical_subset(named_subset)
     if os.path.isdir(args.gt) and subset not in ("validation", "testing"):
         raise ConfigError(f"--subset {args.subset!r}: a THUMOS14 annotation folder has the 'val' and 'test' subsets")
     class_names = read_class_list(args.classes) if args.classes else None
-    videos, classes = read_detection_annotations(args.gt, subset, class_names)
+    videos, classes = read_detection_annotations(args.gt, named_subset if args.annotation_format != "auto" else subset,
+                                                 class_names, args.annotation_format, args.video_info or "")
     num_segments = sum(len(v.labels) for v in videos)
     if num_segments == 0:
         raise AnnotationError(args.gt, 0, f"subset {subset!r} has no ground-truth segments to score against")

@@ -34,8 +34,8 @@ def detection_format(path: str | Path, annotation_format: str = "auto") -> str:
         return "thumos14"
     if path.suffix.lower() == ".csv":
         raise AnnotationError(path, 0, "a CSV file: AFSD's and GAF's *_Annotation.csv are read with "
-                              "data.annotation_format=afsd_thumos and data.video_info; score against their "
-                              "thumos_gt.json")
+                              "data.annotation_format=afsd_thumos and data.video_info (eval-detection: "
+                              "--annotation-format afsd_thumos --video-info), or score against their thumos_gt.json")
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise AnnotationError(path, 0, "neither a THUMOS14 annotation folder nor an ActivityNet-style JSON "
