@@ -14,10 +14,14 @@ from tests.data.test_video_exact import (FILES, LONG, check_cut_at_packet_bounda
                                          check_overstated_avi_header, check_random_index_sets, check_sparse_reads,
                                          media)  # noqa: F401 (media: the files of test_video_exact.py, a fixture)
 from tests.media import encode, gray_ramp
-from vidaction.config import ConfigError, DataConfig
+from vidaction.config import ConfigError, DataConfig, DetectionDataConfig
 from vidaction.data.build import build_dataset_for_records, load_test_clip
 from vidaction.data.records import VideoRecord
+from vidaction.data.video import VideoReader
 from vidaction.data.video_torchcodec import TorchcodecReader, TorchcodecUnavailable, require_torchcodec
+from vidaction.engine.feature_extraction import FeatureExtractor
+from vidaction.engine.tasks.detection import build_source
+from vidaction.models import create_model
 
 
 def _unavailable() -> str:
@@ -84,3 +88,9 @@ def test_torchcodec_that_cannot_load_is_one_config_error(monkeypatch):
         build_dataset_for_records(DataConfig(decoder="torchcodec"), [VideoRecord("a.mp4", 0)], train=False)
     with pytest.raises(ConfigError, match="data.decoder"):
         DataConfig(decoder="ffmpeg")
+    # Detection's frame input and feature extraction take the same key, with the same error.
+    with pytest.raises(ConfigError, match=r"^data\.decoder=torchcodec: torchcodec cannot be imported"):
+        build_source(DetectionDataConfig(decoder="torchcodec"))
+    assert build_source(DetectionDataConfig()).video_reader is VideoReader
+    with pytest.raises(ConfigError, match=r"^data\.decoder=torchcodec: torchcodec cannot be imported"):
+        FeatureExtractor(create_model("inception_i3d_tiny", num_classes=2, num_frames=8), decoder="torchcodec")

@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="keep the endpoint's spatial map: (C, T, H', W') per video, averaged over each "
                         "window's time")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--decoder", choices=("pyav", "torchcodec"), default="pyav",
+                        help="what reads the videos (default pyav; torchcodec: the optional extra "
+                        "vidaction[torchcodec], same frames)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... or auto (default: cuda if available)")
     parser.add_argument("--overwrite", action="store_true", help="redo every video, also complete ones")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                                      short_side=short_side, crop=crop, spatial=args.spatial,
                                      batch_size=args.batch_size, device=device,
                                      checkpoint_name=Path(args.checkpoint).name,
-                                     weights_sha256=sha256_of(Path(args.checkpoint)))
+                                     weights_sha256=sha256_of(Path(args.checkpoint)), decoder=args.decoder)
     except ValueError as exc:  # an endpoint the model lacks, a modality it does not take, bad numbers
         print(f"vidaction: error: {exc}", file=sys.stderr)
         return 2

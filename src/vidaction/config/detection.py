@@ -27,6 +27,8 @@ class DetectionDataConfig:
     ``stream`` (``rgb+flow``: two streams' features concatenated), ``feature_channels`` and, when set,
     ``feature_fps``, ``feature_stride`` (frames per feature step; 0: not checked) and
     ``feature_layout`` (``TC`` or ``CTHW``; empty: not checked), or the run stops before it starts.
+    ``decoder`` reads video files (``input=frames``): ``pyav`` (default) or ``torchcodec``, as the
+    recognition data's ``decoder``.
     """
 
     annotations: str = ""
@@ -39,6 +41,7 @@ class DetectionDataConfig:
     class_names: str = ""
     input: str = "frames"
     stream: str = "rgb"
+    decoder: str = "pyav"
     fps: float = 25.0
     resize: int = 112
     crop: int = 96
@@ -65,6 +68,7 @@ class DetectionDataConfig:
 
     def __post_init__(self) -> None:
         one_of("data.input", self.input, ("frames", "features"))
+        one_of("data.decoder", self.decoder, ("pyav", "torchcodec"))
         one_of("data.outside_instances", self.outside_instances, ("warn", "error"))
         one_of("data.annotation_format", self.annotation_format, ("auto", "afsd_thumos", "afsd_anet"))
         if self.annotation_format == "afsd_thumos" and not self.video_info:

@@ -24,7 +24,7 @@ from vidaction.data.records import VideoRecord
 from vidaction.data.sampling import DenseSampler, SegmentSampler
 from vidaction.data.transforms import build_test_transform, build_train_transform, flip_label_map
 from vidaction.data.video import VideoReader
-from vidaction.data.video_torchcodec import TorchcodecReader, TorchcodecUnavailable, require_torchcodec
+from vidaction.data.video_torchcodec import TorchcodecReader, video_reader_class
 
 SPLITS = ("train", "val")
 FRAME_FOLDER_FORMATS = ("sthv1", "egogesture", "epic55")
@@ -66,19 +66,12 @@ class ReaderFactory:
         self.frame_template = frame_template
         self.start_index = start_index
         self.fps = fps
-        self.decoder = decoder
-        if decoder == "torchcodec" and modality == "video":
-            try:
-                require_torchcodec()
-            except TorchcodecUnavailable as exc:
-                raise ConfigError(f"data.decoder=torchcodec: {exc}") from exc
+        self.video_reader = video_reader_class(decoder) if modality == "video" else VideoReader
 
     def __call__(self, record: VideoRecord) -> VideoReader | TorchcodecReader | FrameFolderReader:
         if self.modality == "frames":
             return FrameFolderReader(record.path, self.frame_template, self.start_index, self.fps)
-        if self.decoder == "torchcodec":
-            return TorchcodecReader(record.path)
-        return VideoReader(record.path)
+        return self.video_reader(record.path)
 
 
 def build_dataset(cfg: DataConfig, split: str, seed: int = 0) -> tuple[VideoClipDataset, list[str]]:

@@ -206,11 +206,14 @@ class FeatureSource:
 class FrameSource:
     """Frames (``stream="rgb"``, :class:`VideoReader` of ``DetectionVideo.path``) or stored TV-L1 flow
     (``stream="flow"``, :class:`FlowReader`) resampled to ``fps``; ``reader_factory`` overrides how a
-    video's reader is made (e.g. frame folders). ``resize`` 0 keeps the stored size."""
+    video's reader is made (e.g. frame folders), ``video_reader`` is the class that reads video files
+    (:func:`~vidaction.data.video_torchcodec.video_reader_class` of ``data.decoder``). ``resize`` 0
+    keeps the stored size."""
 
     def __init__(self, fps: float = 10.0, stream: str = "rgb", resize: int = 112, crop: int = 96, flip: bool = True,
                  mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5),
-                 reader_factory: Callable[[DetectionVideo], FrameReader] | None = None) -> None:
+                 reader_factory: Callable[[DetectionVideo], FrameReader] | None = None,
+                 video_reader: Callable[[str], FrameReader] = VideoReader) -> None:
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {list(STREAMS)}, got {stream!r}")
         if fps <= 0:
@@ -226,6 +229,7 @@ class FrameSource:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         self.reader_factory = reader_factory
+        self.video_reader = video_reader
         self._readers: OrderedDict[str, FrameReader] = OrderedDict()
 
     def _reader(self, video: DetectionVideo) -> FrameReader:
@@ -237,7 +241,7 @@ class FrameSource:
             elif self.stream == "flow":
                 reader = FlowReader(video.path)
             else:
-                reader = VideoReader(video.path)
+                reader = self.video_reader(video.path)
             self._readers[video.video_id] = reader
             if len(self._readers) > READER_CACHE:
                 self._readers.popitem(last=False)

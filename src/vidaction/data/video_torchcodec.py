@@ -58,6 +58,23 @@ def require_torchcodec() -> Any:
     return VideoDecoder
 
 
+def video_reader_class(decoder: str) -> type:
+    """The reader of ``data.decoder``: :class:`~vidaction.data.video.VideoReader` for ``"pyav"``,
+    :class:`TorchcodecReader` for ``"torchcodec"`` (a ``ConfigError`` here, before any video is
+    opened, when torchcodec cannot be imported)."""
+    from vidaction.config import ConfigError
+
+    if decoder == "pyav":
+        return VideoReader
+    if decoder != "torchcodec":
+        raise ConfigError(f"data.decoder must be 'pyav' or 'torchcodec', got {decoder!r}")
+    try:
+        require_torchcodec()
+    except TorchcodecUnavailable as exc:
+        raise ConfigError(f"data.decoder=torchcodec: {exc}") from exc
+    return TorchcodecReader
+
+
 class TorchcodecReader:
     """Random access to the RGB frames of one video file, decoded by torchcodec where it agrees
     with the packet index (see the module docstring). ``thread_type`` and ``sparse_seek`` are the

@@ -59,7 +59,7 @@ from vidaction.data.feature_sidecar import FeatureSidecar, complete_sidecar, fea
 from vidaction.data.inputs import check_unique_ids, video_id_of
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.transforms import resize_frames
-from vidaction.data.video import VideoReader
+from vidaction.data.video_torchcodec import video_reader_class
 from vidaction.models.backbones.i3d import InceptionI3d, inception_i3d_from_state_dict
 from vidaction.models.pretrained import load_torch_file, model_from_record
 
@@ -149,13 +149,15 @@ class FeatureExtractor:
         device: where the model runs.
         checkpoint_name: recorded in the sidecar (and compared on resumption).
         weights_sha256: the weights file's SHA-256, or ``"random-init"``, for the sidecar (``None``: unknown).
+        decoder: ``"pyav"`` or ``"torchcodec"`` (``data.decoder``): what reads the video files; the
+            frames, so the features, are the same.
     """
 
     def __init__(self, model: nn.Module, endpoint: str = "Mixed_5c", fps: float = 25.0, window: int = 16,
                  stride: int = 4, modality: str = "rgb", size: int | None = None, short_side: int | None = 256,
                  crop: int | None = 224, spatial: bool = False, batch_size: int = 8,
                  device: str | torch.device = "cpu", checkpoint_name: str = "",
-                 weights_sha256: str | None = None) -> None:
+                 weights_sha256: str | None = None, decoder: str = "pyav") -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
         if fps <= 0 or window < 1 or stride < 1 or batch_size < 1:
@@ -179,6 +181,7 @@ class FeatureExtractor:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1)
         self.checkpoint_name = checkpoint_name
+        self.video_reader = video_reader_class(decoder)
         arch = getattr(model, "arch", None)
         self.extractor = dict(extractor=arch["name"] if arch else type(model).__name__, extractor_arch=arch,
                               weights_sha256=weights_sha256)
@@ -202,7 +205,7 @@ class FeatureExtractor:
             from vidaction.data.flow import FlowReader
 
             return FlowReader(path)
-        return VideoReader(path)
+        return self.video_reader(path)
 
     def resize_crop(self, frames: np.ndarray, where: str) -> Tensor:
         """Reader frames ``(L, H, W, C)`` (uint8 RGB or flow in ``[-1, 1]``) -> ``(L, h, w, C)`` resized and

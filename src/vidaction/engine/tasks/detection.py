@@ -22,6 +22,7 @@ from vidaction.data.feature_contract import check_feature_contract
 from vidaction.data.feature_sidecar import feature_recipe
 from vidaction.data.formats.detection import detection_format, read_class_list, read_detection_annotations
 from vidaction.data.records import DetectionVideo
+from vidaction.data.video_torchcodec import video_reader_class
 from vidaction.engine import distributed
 from vidaction.engine.batches import WindowBatches
 from vidaction.engine.checkpoint import load_checkpoint
@@ -69,7 +70,8 @@ def build_source(cfg: DetectionDataConfig) -> FrameSource | FeatureSource:
     if cfg.input == "features":
         return FeatureSource(cfg.feature_channels, cfg.feature_fps or None,
                              None if cfg.feature_offset < 0 else cfg.feature_offset)
-    return FrameSource(cfg.fps, cfg.stream, cfg.resize, cfg.crop, cfg.flip, cfg.mean, cfg.std)
+    return FrameSource(cfg.fps, cfg.stream, cfg.resize, cfg.crop, cfg.flip, cfg.mean, cfg.std,
+                       video_reader=video_reader_class(cfg.decoder))
 
 
 def build_detection_dataset(cfg: DetectionDataConfig, split: str, class_names: list[str] | None = None,
