@@ -7,7 +7,8 @@ seed 0) and prints, per row, the mean and standard deviation over seeds.
 
 Suites:
 - ``w3``: TSN, TSM, TSM + W3 without and with attention-guided feature refinement
-  (eqs. 7-8), TSM + W3 + MFR (stage 2 distils from the same seed's ``+ W3`` run).
+  (eqs. 7-8), TSM + W3 + MFR (stage 2 distils from the same seed's ``+ W3`` run), TSM with the
+  online shift (from the past only).
 - ``hcml``: R2D, R2D + prime motion blocks, the same with HCML's progressive self-supervision.
 - ``detection``: AFSD and AFSD + GAF (the detection demo's rows).
 
@@ -40,6 +41,7 @@ MOTION_SUITES: dict[str, list[list[tuple[str, str, tuple[str, ...]]]]] = {
         [("TSM", "tsm_r18", ())],
         [("TSM + W3 (no AFR)", "tsm_r18+w3", ("model.options.refine=false",))],
         [("TSM + W3", "tsm_r18+w3", ()), ("TSM + W3 + MFR", "tsm_r18+w3+mfr", ())],
+        [("TSM online shift", "tsm_r18+online", ())],
     ],
     "hcml": [
         [("R2D", "r2d_tiny", ())],

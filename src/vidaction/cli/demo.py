@@ -86,7 +86,7 @@ def _motion(args: argparse.Namespace) -> int:
     print(f"\nchance: top-1 {100 / results[-1]['num_classes']:.1f} %, direction 50.0 %")
     online = [r for r in results if "online" in r["spec"].split("+")[1:]]
     if online:
-        print("\n" + online_table([stream_test_split(r["run_dir"], data_root) for r in online]))
+        print("\n" + online_table([stream_test_split(Path(r["run_dir"]), data_root) for r in online]))
         print("online: one frame per forward with TSM's shift buffers, over the frames of each test video that "
               "its test clip samples; frames/s end to end (decoding, preprocessing, network)")
     print(f"curves: {out / 'curves.png'}; run folders: {out}/<model>; total {time.perf_counter() - started:.0f} s")

@@ -107,7 +107,7 @@ def train_motion_row(spec: str, data_root: Path, out: Path, seed: int, epochs: i
     macs, params = count_macs(probe, (1, 3, cfg.data.num_frames, cfg.data.input_size, cfg.data.input_size))
     return {"spec": spec, "params": params, "macs": macs, "top1": metrics["top1"],
             "mean_class_acc": metrics["mean_class_acc"], "direction": direction_accuracy(confusion, class_names),
-            "seconds": seconds, "num_classes": len(class_names), "run_dir": run_dir,
+            "seconds": seconds, "num_classes": len(class_names), "run_dir": str(run_dir),
             "history": json.loads((run_dir / "history.json").read_text())}
 
 
