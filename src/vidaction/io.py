@@ -48,6 +48,11 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     return path
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """``text`` (UTF-8) through :func:`atomic_write`."""
+    return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` through :func:`atomic_write`."""
     return atomic_write(path, lambda stream: torch.save(obj, stream))

@@ -28,6 +28,7 @@ from vidaction.data.errors import VideoDecodeError
 from vidaction.data.flow import FlowSettings, flow_is_complete, flow_output_paths, flow_to_codes, require_opencv
 from vidaction.data.sampling import indices_at_fps
 from vidaction.data.video import VideoReader
+from vidaction.io import atomic_write_text
 
 DECODE_CHUNK = 64
 
@@ -59,12 +60,6 @@ def _resize(cv2: Any, image: np.ndarray, settings: FlowSettings) -> np.ndarray:
         return image
     shrink = size[0] * size[1] < w * h
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def extract_video_flow(video: str | Path, out_dir: str | Path, settings: FlowSettings,
@@ -105,7 +100,7 @@ def extract_video_flow(video: str | Path, out_dir: str | Path, settings: FlowSet
         "format": settings.format, "short_side": settings.short_side, "square": settings.square,
         "jpeg_quality": settings.jpeg_quality, "algorithm": "tvl1", "opencv": cv2.__version__,
     }
-    _atomic_write_text(marker, json.dumps(content, indent=1))
+    atomic_write_text(marker, json.dumps(content, indent=1))
     return content
 
 

@@ -5,7 +5,8 @@ video ids their outputs are keyed by.
 A file is taken as given; a folder is searched recursively for video files (by their suffix,
 :data:`VIDEO_EXTENSIONS`) or, for ``modality="flow"``, for stored flows (JPEG folders holding a
 ``flow.json``, ``.npy`` flows with their ``.json``). A video's id is its file stem (a flow folder's
-name); outputs are keyed by it, so two inputs with one id are refused before any work.
+name); outputs are keyed by it, so two inputs with one id are refused before any work. Frame
+folders (a dataset's extracted JPEGs) are found by their first frame's file name.
 """
 
 from __future__ import annotations
@@ -45,6 +46,23 @@ def find_inputs(paths: Iterable[str | Path], modality: str = "rgb") -> list[Path
         kind = "stored flow" if modality == "flow" else f"video ({', '.join(VIDEO_EXTENSIONS)})"
         raise FileNotFoundError(f"no {kind} found in {', '.join(map(str, paths))}")
     return list(dict.fromkeys(found))
+
+
+def find_frame_folders(paths: Iterable[str | Path], first_frame: str) -> list[Path]:
+    """Frame folders named by ``paths``: a folder holding ``first_frame`` is one, others are searched
+    recursively for such folders (sorted). Raises ``FileNotFoundError`` for a missing path or none found."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"no such frame folder: {path}")
+        if (path / first_frame).is_file() or path.is_file():
+            found.append(path)
+        else:
+            found.extend(sorted(frame.parent for frame in path.rglob(first_frame)))
+    if not found:
+        raise FileNotFoundError(f"no frame folder (holding {first_frame}) found in {', '.join(map(str, paths))}")
+    return found
 
 
 def video_id_of(path: Path) -> str:

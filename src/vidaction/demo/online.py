@@ -25,27 +25,22 @@ import numpy as np
 from vidaction.viz.tables import format_table
 
 
-def test_videos(data_root: Path) -> list[tuple[Path, str]]:
-    """The synthetic motion test split: ``(video path, class name)`` in list order."""
-    lines = (data_root / "annotations" / "testlist01.txt").read_text().split()
-    return [(data_root / "videos" / line, line.split("/")[0]) for line in lines]
-
-
 def stream_test_split(run: Path, data_root: Path) -> dict:
     """Stream the test videos of ``data_root`` through ``run``'s ``best.pt`` (module docstring); returns
     ``{"spec", "videos", "top1", "fps", "latency_ms"}``."""
+    from vidaction.data.formats.ucf101 import read_ucf101
     from vidaction.engine.tasks.recognition import load_trained_model
     from vidaction.inference.online import OnlineRecognizer
     from vidaction.inference.source import FrameSource
 
     model, cfg, class_names = load_trained_model(run / "best.pt")
     recognizer = OnlineRecognizer(model, smooth=cfg.data.num_frames)
-    videos = test_videos(data_root)
+    videos, data_classes = read_ucf101(data_root / "annotations", data_root / "videos", 1, "test")
     right, fed, latencies = 0, 0, []
     started = time.perf_counter()
-    for path, label in videos:
+    for record in videos:
         recognizer.reset()
-        with FrameSource(str(path)) as source:
+        with FrameSource(record.path) as source:
             frames = [frame.image for frame in source]
         stride = max(1, len(frames) // cfg.data.num_frames)
         for image in frames[stride // 2::stride]:
@@ -53,7 +48,7 @@ def stream_test_split(run: Path, data_root: Path) -> dict:
             scores = recognizer(image)
             latencies.append(time.perf_counter() - tick)
             fed += 1
-        right += class_names[int(scores.argmax())] == label
+        right += class_names[int(scores.argmax())] == data_classes[record.label]
     seconds = time.perf_counter() - started
     return {"spec": run.name, "videos": len(videos), "top1": right / len(videos), "fps": fed / seconds,
             "latency_ms": 1000 * float(np.median(latencies))}

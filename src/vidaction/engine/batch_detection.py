@@ -35,9 +35,10 @@ from vidaction.data.errors import AnnotationError, VideoDecodeError
 from vidaction.data.feature_sidecar import feature_path, sidecar_path, write_features
 from vidaction.data.records import DetectionVideo
 from vidaction.engine.sharding import (JsonLinesWriter, ShareSummary, part_files, part_path, process_share,
-                                       read_json_lines, remove_parts, take_share, write_text_atomically)
+                                       read_json_lines, remove_parts, take_share)
 from vidaction.engine.video_detection import VideoDetections, VideoFeatures, detect_record
 from vidaction.evaluation.detection_results import RESULTS_VERSION
+from vidaction.io import atomic_write_text
 
 
 class DetectorInputs(Dataset):
@@ -154,6 +155,6 @@ def merge_parts(out: str | Path) -> Path:
     new = {record["video_id"]: record["results"] for part in parts for record in read_json_lines(part)
            if "results" in record and record.get("video_id") not in document["results"]}
     document["results"].update(sorted(new.items()))
-    write_text_atomically(out, json.dumps(document))
+    atomic_write_text(out, json.dumps(document))
     remove_parts(parts)
     return Path(out)

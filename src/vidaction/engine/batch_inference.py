@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,27 +29,11 @@ from tqdm import tqdm
 
 from vidaction.config import DataConfig
 from vidaction.data.build import build_dataset_for_records
-from vidaction.data.inputs import find_inputs
+from vidaction.data.inputs import find_frame_folders, find_inputs
 from vidaction.data.records import VideoRecord
 from vidaction.engine.sharding import (JsonLinesWriter, ShareSummary, part_files, part_path, process_share,
-                                       read_json_lines, read_list_file, remove_parts, take_share, write_text_atomically)
-
-
-def find_frame_folders(paths: Iterable[str | Path], first_frame: str) -> list[Path]:
-    """Frame folders named by ``paths``: a folder holding ``first_frame`` is one, others are searched
-    recursively for such folders (sorted). Raises ``FileNotFoundError`` for a missing path or none found."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise FileNotFoundError(f"no such frame folder: {path}")
-        if (path / first_frame).is_file() or path.is_file():
-            found.append(path)
-        else:
-            found.extend(sorted(frame.parent for frame in path.rglob(first_frame)))
-    if not found:
-        raise FileNotFoundError(f"no frame folder (holding {first_frame}) found in {', '.join(map(str, paths))}")
-    return found
+                                       read_json_lines, read_list_file, remove_parts, take_share)
+from vidaction.io import atomic_write_text
 
 
 def collect_videos(inputs: Sequence[str | Path], data: DataConfig, list_file: str | Path | None = None) -> list[str]:
@@ -152,6 +136,6 @@ def merge_parts(out: str | Path, videos: Sequence[str]) -> Path:
     order = {video: i for i, video in enumerate(sorted(videos))}
     ranked = sorted(new.values(), key=lambda record: (order.get(record["video"], len(order)), record["video"]))
     lines = "".join(json.dumps(record) + "\n" for record in [*kept, *ranked])
-    write_text_atomically(out, lines)
+    atomic_write_text(out, lines)
     remove_parts(parts)
     return Path(out)

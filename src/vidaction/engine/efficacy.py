@@ -20,7 +20,6 @@ from tqdm import tqdm
 from vidaction.config import ConfigError, ExperimentConfig
 from vidaction.data.build import build_dataset_for_records, build_loader, read_annotations
 from vidaction.data.labels import num_classes_of
-from vidaction.engine import distributed
 from vidaction.engine.runtime import resolve_device
 from vidaction.engine.tasks.recognition import load_trained_model
 from vidaction.evaluation.efficacy import linear_probe, pool_features

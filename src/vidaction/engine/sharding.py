@@ -14,8 +14,8 @@
   appended and flushed line by line, so a killed process loses at most the line it was writing; a
   partial last line is ignored when read and cut off before appending.
 - :func:`part_path` and :func:`part_files`: the part file of each rank beside the output
-  (``OUT.rank<r>.part``); :func:`write_text_atomically` writes the merged output through a
-  temporary file and ``os.replace``, so the output is either the previous one or the whole new one.
+  (``OUT.rank<r>.part``); the merged output is written with :func:`vidaction.io.atomic_write_text`,
+  so it is either the previous one or the whole new one.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from typing import IO, Any, TypeVar
 
 from vidaction.engine import distributed
 from vidaction.engine.runtime import distributed_session
-from vidaction.io import atomic_write
 
 T = TypeVar("T")
 
@@ -141,11 +140,6 @@ class JsonLinesWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def write_text_atomically(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and ``os.replace``."""
-    return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
 
 
 def remove_parts(parts: Sequence[Path]) -> None:
