@@ -47,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vidaction.engine.tasks.recognition import load_trained_model
     from vidaction.inference import FrameSource, OnlineRecognizer, recognize_stream
-    from vidaction.inference.overlay import VideoWriter, annotate
+    from vidaction.data.writer import VideoWriter
+    from vidaction.inference.overlay import annotate
 
     model, cfg, class_names = load_trained_model(args.checkpoint)
     try:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 processed += 1
                 _print(result, args.json)
                 if args.out:
-                    writer = writer or VideoWriter(args.out, source.fps or 25.0)
+                    writer = writer or VideoWriter(args.out, source.fps or 25.0, crf=None, reproducible=False)
                     label, score = result.topk[0]
                     writer.write(annotate(result.image, label, score,
                                           f"{result.latency_ms:.0f} ms  {result.fps:.1f} fps"))

@@ -1,6 +1,6 @@
 """Annotated frames for online recognition: the top label and its score, a status line and a confidence
-bar drawn in three rows of a band under the frame (PIL; no OpenCV), and a video writer that takes
-them one at a time.
+bar drawn in three rows of a band under the frame (PIL; no OpenCV), for
+:class:`vidaction.data.writer.VideoWriter` to encode one at a time.
 
 ``annotate(image, label, score, status)``: ``uint8 (H, W, 3) -> uint8 (H + band, W', 3)``, the band's
 height ``max(36, H // 5)`` and both sides rounded up to even numbers (H.264 with 4:2:0 chroma needs them).
@@ -8,10 +8,6 @@ height ``max(36, H // 5)`` and both sides rounded up to even numbers (H.264 with
 
 from __future__ import annotations
 
-from fractions import Fraction
-from pathlib import Path
-
-import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -35,39 +31,3 @@ def annotate(image: np.ndarray, label: str, score: float, status: str = "") -> n
     draw.rectangle((0, height + 2 * row, round(width * min(max(score, 0.0), 1.0)), height + band - 1),
                    fill=BAR_COLOUR)
     return np.asarray(canvas)
-
-
-class VideoWriter:
-    """H.264 video written frame by frame at ``fps``; the size is the first frame's. ``close()`` (or
-    the context manager) finishes the file."""
-
-    def __init__(self, path: str | Path, fps: float) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.rate = Fraction(fps).limit_denominator(1001)
-        self.container = av.open(str(self.path), mode="w")
-        self.stream = None
-        self.frames = 0
-
-    def write(self, image: np.ndarray) -> None:
-        if self.stream is None:
-            self.stream = self.container.add_stream("libx264", rate=self.rate)
-            self.stream.height, self.stream.width = image.shape[:2]
-            self.stream.pix_fmt = "yuv420p"
-            self.stream.codec_context.time_base = 1 / self.rate
-            self.stream.options = {"preset": "veryfast"}
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts, frame.time_base = self.frames, 1 / self.rate
-        self.container.mux(self.stream.encode(frame))
-        self.frames += 1
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.container.mux(self.stream.encode())
-        self.container.close()
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
